@@ -1,0 +1,38 @@
+"""MLPerf Training v0.7 Mask R-CNN: the site checks (the library test is acceptance.suite.maskrcnn).
+
+Which partitions run what is decided by their features in config/:
+- ``+coco``: a real COCO 2017 tree: the full benchmark (time-to-train and throughput).
+- ``+synthetic-data``: no COCO (a laptop, CI): the same check at smoke scale on a synthetic set
+  made once per session.
+"""
+
+import reframe as rfm
+from reframe.core.builtins import fixture, parameter
+
+from acceptance.suite.constants import FEATURE_COCO, FEATURE_SYNTHETIC, TAG_SMOKE
+from acceptance.suite.maskrcnn import MaskRCNNTraining
+from acceptance.suite.synthetic import SyntheticCoco
+
+
+@rfm.simple_test
+class MaskRCNNBenchmark(MaskRCNNTraining):
+    """The MLPerf run on the site's COCO 2017 (``extras.coco_dir``), bundled or NVIDIA's code."""
+
+    valid_systems = [f"+{FEATURE_COCO}"]
+    time_limit = "8h"
+
+
+@rfm.simple_test
+class MaskRCNNSmoke(MaskRCNNTraining):
+    """The same check at smoke scale: synthetic data, the smoke recipe, CPU ranks."""
+
+    valid_systems = [f"+{FEATURE_SYNTHETIC}"]
+    implementation = parameter(["bundled"])
+    synthetic = fixture(SyntheticCoco, scope="session")
+    throughput_iters = 10
+    print_every = 5
+    time_limit = "30m"
+    tags = {TAG_SMOKE}
+
+    def default_data_dir(self) -> str:
+        return self.synthetic.root

@@ -1,0 +1,33 @@
+"""The CI cluster: a real Slurm 22.05 with 4 simulated nodes n[1-4] on one host (no GPU).
+
+Brought up by ``tests/cluster/slurm_up.sh``; selected explicitly with ``--system ci-cluster``
+(its host is also the local fallback's, so it is never picked by host name).
+"""
+
+import os
+
+system = {
+    "name": "ci-cluster",
+    "descr": "Slurm 22.05, 4 simulated nodes on one host (tests/cluster)",
+    "hostnames": [r"^\b$"],  # never matches: select with --system ci-cluster
+    "partitions": [
+        {
+            "name": "debug",
+            "descr": "4 simulated CPU nodes, one rank per node",
+            # 'slurm' needs accounting (slurmdbd), 'squeue' does not; the bring-up script says which.
+            "scheduler": os.environ.get("ACCEPTANCE_CI_SCHEDULER", "slurm"),
+            "launcher": "srun",
+            "access": ["-p debug"],
+            "environs": ["maskrcnn"],
+            "max_jobs": 4,
+            "sched_options": {"use_nodes_option": True},
+            "features": ["cpu", "synthetic-data"],
+            "processor": {"num_cpus": 2},
+            "extras": {
+                "nodes": 4,
+                "cpu_ranks_per_node": 1,
+                "recipes": {"1": "smoke_1rank", "2": "smoke", "4": "smoke_4ranks"},
+            },
+        }
+    ],
+}

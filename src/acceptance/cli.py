@@ -1,0 +1,129 @@
+"""``acceptance``: the harness's command line (never imports torch).
+
+acceptance score PATH... [--json] [--no-compliance]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import datasets
+from .mlperf import analysis, compliance, score
+
+LOG_PATTERNS = ("result_*.txt", "result_*.txt.xz", "result_*.txt.gz", "*.log", "mlperf*.txt")
+
+
+def collect_logs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expand to their result/MLPerf log files, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            matches = sorted({m for pattern in LOG_PATTERNS for m in path.glob(pattern)})
+            if not matches:
+                raise SystemExit(f"error: no MLPerf logs (result_*.txt[.xz|.gz], *.log) in folder {path}")
+            found.extend(matches)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise SystemExit(f"error: {path}: no such file or folder")
+    return found
+
+
+def score_logs(paths: list[Path], run_compliance: bool = True) -> dict:
+    """Per-run figures, compliance verdicts, and one score per set (the logs of one folder)."""
+    runs = [analysis.summarize(p) for p in paths]
+    verdicts = {str(p): compliance.check(p).to_dict() for p in paths} if run_compliance else {}
+    sets: dict[str, list] = {}
+    for run in runs:
+        sets.setdefault(str(Path(run.path).parent), []).append(run)
+    return {
+        "runs": [dict(r.to_dict(), compliance=verdicts.get(r.path)) for r in runs],
+        "sets": [{"folder": folder, "score": score.olympic(members).to_dict()} for folder, members in sets.items()],
+    }
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_table(report: dict) -> str:
+    header = (
+        f"{'run':<44} {'status':<10} {'minutes':>8} {'epochs':>6} {'BBOX':>6} {'SEGM':>6} "
+        f"{'img/s it':>9} {'img/s ep':>9} {'compliance':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for run in report["runs"]:
+        best = run["best"] or {}
+        verdict = run.get("compliance")
+        checked = "-" if verdict is None else ("SUCCESS" if verdict["passed"] else "FAILED")
+        status = run["status"] if run["converged"] or run["status"] != "success" else "no-target"
+        name = run["path"] if len(run["path"]) <= 44 else "..." + run["path"][-41:]
+        lines.append(
+            f"{name:<44} {status:<10} {_fmt(run['time_to_train_min']):>8} "
+            f"{run['epochs_to_target'] if run['epochs_to_target'] is not None else '-':>6} "
+            f"{_fmt(best.get('bbox'), 3):>6} {_fmt(best.get('segm'), 3):>6} "
+            f"{_fmt(run['throughput_iteration'], 1):>9} {_fmt(run['throughput_epoch'], 1):>9} {checked:>10}"
+        )
+    lines.append("")
+    for entry in report["sets"]:
+        s = entry["score"]
+        if s["value"] is None:
+            lines.append(f"score of {entry['folder']}: none ({s['note']})")
+        else:
+            kind = "provisional" if s["provisional"] else "v0.7 score"
+            lines.append(f"score of {entry['folder']}: {s['value']:.2f} min ({kind}; {s['note']})")
+        for path, why in s["dropped"].items():
+            lines.append(f"  dropped {Path(path).name}: {why}")
+    problems = [p for run in report["runs"] for p in run["problems"]]
+    problems += [
+        f"{run['path']}: compliance: {m}"
+        for run in report["runs"]
+        if run.get("compliance") and not run["compliance"]["passed"]
+        for m in run["compliance"]["messages"]
+    ]
+    if problems:
+        lines.append("problems:")
+        lines.extend(f"  {p}" for p in problems)
+    notes = sorted({n for run in report["runs"] for n in run["notes"]})
+    if notes:
+        lines.append("notes:")
+        lines.extend(f"  {n}" for n in notes)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="acceptance", description="MLPerf v0.7 Mask R-CNN acceptance harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_score = sub.add_parser("score", help="judge MLPerf logs: time-to-train, throughput, score, compliance")
+    p_score.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
+    p_score.add_argument("--json", action="store_true", help="print every figure as JSON")
+    p_score.add_argument("--no-compliance", action="store_true", help="skip the official compliance checker")
+    p_data = sub.add_parser("data", help="site data preparation")
+    data_sub = p_data.add_subparsers(dest="data_command", required=True)
+    p_verify = data_sub.add_parser("verify", help="check a COCO 2017 tree against the manifest")
+    p_verify.add_argument("root", type=Path)
+    p_verify.add_argument("--manifest", type=Path, help="default: resources/datasets/coco2017.yaml")
+    args = parser.parse_args(argv)
+
+    if args.command == "data":
+        found = datasets.verify(args.root, args.manifest)
+        for line in found.checked:
+            print(f"ok: {line}")
+        for line in found.problems:
+            print(f"problem: {line}")
+        print(f"problems: {len(found.problems)}")
+        print(f"verdict: {'OK' if found.ok else 'FAILED'}")
+        return 0 if found.ok else 1
+    if args.command == "score":
+        report = score_logs(collect_logs(args.paths), run_compliance=not args.no_compliance)
+        print(json.dumps(report, indent=2) if args.json else render_table(report))
+        all_ok = all(r["converged"] and (r["compliance"] is None or r["compliance"]["passed"]) for r in report["runs"])
+        return 0 if all_ok else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Read MLPerf logs: ``:::MLLOG {json}`` records anywhere in a file, and per-iteration timings.
+
+A result file holds more than MLLOG lines: shell traces, Slurm messages, the trainer's own
+output, several ranks' prefixes. Records are found wherever ``:::MLLOG`` appears in a line. A
+record that is not valid JSON (or a truncated last line) becomes a ``LogProblem`` naming the
+file and line; the rest of the file is still read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import lzma
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MARKER = ":::MLLOG"
+
+# NVIDIA v0.7 (maskrcnn_benchmark MetricLogger): "iter: 1600 ... time: 0.2307 (0.2358)"; the first
+# number is the median over the logger's window, the second the running mean.
+_NVIDIA_ITER = re.compile(r"\biter: (\d+)\b.*?\btime: ([0-9.]+) \(([0-9.]+)\)")
+# The bundled trainer: "progress: iter 20/400 epoch 3 ... img/s 12.34"
+_BUNDLED_ITER = re.compile(r"progress: iter (\d+)/\d+ .*\bimg/s ([0-9.]+)")
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    value: Any
+    time_ms: float
+    event_type: str
+    metadata: dict
+    line: int
+
+
+@dataclass(frozen=True)
+class LogProblem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class ParsedLog:
+    path: str
+    records: list[Record] = field(default_factory=list)
+    problems: list[LogProblem] = field(default_factory=list)
+    # (iteration, seconds per iteration) from NVIDIA's trainer lines
+    iteration_times: list[tuple[int, float]] = field(default_factory=list)
+    # (iteration, images per second) from the bundled trainer's progress lines
+    iteration_rates: list[tuple[int, float]] = field(default_factory=list)
+
+    def first(self, key: str) -> Record | None:
+        return next((r for r in self.records if r.key == key), None)
+
+    def last(self, key: str) -> Record | None:
+        return next((r for r in reversed(self.records) if r.key == key), None)
+
+    def all(self, key: str) -> list[Record]:
+        return [r for r in self.records if r.key == key]
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    """Open a plain, .xz or .gz log as text (undecodable bytes replaced, never fatal)."""
+    path = Path(path)
+    if path.suffix == ".xz":
+        return io.TextIOWrapper(lzma.open(path, "rb"), encoding="utf-8", errors="replace")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return path.open("r", encoding="utf-8", errors="replace")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line number, text, ends with a newline), reading compressed data as far as it goes."""
+    with open_text(path) as handle:
+        number = 0
+        try:
+            for number, text in enumerate(handle, start=1):
+                yield number, text, text.endswith("\n")
+        except (EOFError, lzma.LZMAError, OSError) as err:
+            raise _Truncated(number + 1, str(err)) from err
+
+
+class _Truncated(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def parse(path: str | Path) -> ParsedLog:
+    """All MLLOG records and iteration timings of one file."""
+    path = Path(path)
+    result = ParsedLog(str(path))
+    if not path.is_file():
+        result.problems.append(LogProblem(str(path), 0, "file not found"))
+        return result
+    try:
+        for number, text, complete in _lines(path):
+            position = text.find(MARKER)
+            if position >= 0:
+                _read_record(result, number, text[position + len(MARKER) :], complete)
+                continue
+            if "iter" in text:
+                _read_iteration(result, text)
+    except _Truncated as err:
+        result.problems.append(LogProblem(str(path), err.line, f"compressed data ends early: {err}"))
+    return result
+
+
+def _read_record(result: ParsedLog, number: int, payload: str, complete: bool) -> None:
+    try:
+        data = json.loads(payload)
+        record = Record(
+            key=str(data["key"]),
+            value=data.get("value"),
+            time_ms=float(data["time_ms"]),
+            event_type=str(data.get("event_type", "")),
+            metadata=data.get("metadata") or {},
+            line=number,
+        )
+    except json.JSONDecodeError as err:
+        why = "truncated MLLOG record (last line cut off)" if not complete else f"malformed MLLOG JSON ({err.msg})"
+        result.problems.append(LogProblem(result.path, number, why))
+        return
+    except (KeyError, TypeError, ValueError) as err:
+        result.problems.append(LogProblem(result.path, number, f"MLLOG record lacks a field: {err}"))
+        return
+    result.records.append(record)
+
+
+def _read_iteration(result: ParsedLog, text: str) -> None:
+    match = _NVIDIA_ITER.search(text)
+    if match:
+        result.iteration_times.append((int(match.group(1)), float(match.group(2))))
+        return
+    match = _BUNDLED_ITER.search(text)
+    if match:
+        result.iteration_rates.append((int(match.group(1)), float(match.group(2))))

@@ -1,0 +1,1 @@
+"""ReFrame library tests (site-agnostic) and the hooks and constants they share."""

@@ -1,0 +1,62 @@
+"""Plain functions that read a partition's description (config/) and set a test's layout.
+
+They take the test (or the partition) and either return a value or say, in one sentence, what
+the partition lacks; the library tests turn that sentence into a skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .constants import EXTRA_CPU_RANKS, EXTRA_NODES, EXTRA_RECIPES
+
+
+@dataclass(frozen=True)
+class Layout:
+    nodes: int
+    tasks_per_node: int
+    gpus_per_node: int  # 0 on CPU partitions
+
+    @property
+    def tasks(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+
+def partition_nodes(partition) -> int:
+    """Nodes the partition offers (``extras.nodes``; 1 when the config does not say)."""
+    return int(partition.extras.get(EXTRA_NODES, 1))
+
+
+def gpus_per_node(partition) -> int:
+    devices = partition.select_devices("gpu")
+    return sum(int(d.num_devices) for d in devices) if devices else 0
+
+
+def layout_for(partition, nodes: int) -> tuple[Layout | None, str]:
+    """One task per GPU (CPU ranks where there are none) on ``nodes`` nodes, or why not."""
+    available = partition_nodes(partition)
+    if nodes > available:
+        return None, (f"{partition.fullname} has {available} node(s); a {nodes}-node run cannot be scheduled there")
+    gpus = gpus_per_node(partition)
+    per_node = gpus if gpus else int(partition.extras.get(EXTRA_CPU_RANKS, 1))
+    return Layout(nodes, per_node, gpus), ""
+
+
+def recipe_for(partition, nodes: int, implementation: str) -> tuple[str | None, str]:
+    """The recipe the partition's config names for this node count, or why there is none."""
+    recipes = partition.extras.get(EXTRA_RECIPES, {}) or {}
+    name = recipes.get(str(nodes)) or recipes.get(nodes)
+    if not name:
+        return None, (
+            f"no recipe for {nodes} node(s) on {partition.fullname}: name one in the partition's "
+            f"extras '{EXTRA_RECIPES}' (config/) or pass -S recipe=NAME"
+        )
+    return str(name), ""
+
+
+def site_value(partition, environ, key: str, override: str = "") -> str:
+    """A site fact: the -S override, else the partition's extras, else the environment's."""
+    if override:
+        return override
+    value = partition.extras.get(key) or (environ.extras.get(key) if environ is not None else None)
+    return str(value) if value else ""

@@ -1,0 +1,361 @@
+"""The MLPerf Training v0.7 Mask R-CNN check, as a site-agnostic ReFrame library test.
+
+What it measures: one MLPerf run of Mask R-CNN (ResNet-50-FPN, COCO 2017) to the quality target
+(BBOX 0.377 and SEGM 0.339 on one evaluation), on ``num_nodes`` nodes with one task per GPU (CPU
+ranks where there are none). The figure of merit is time-to-train in minutes, run_start to
+run_stop, as MLPerf scores it.
+
+How it judges: only from the MLPerf log, through the harness (``acceptance.mlperf``): run_stop
+success, target met, the official compliance checker (ruleset 0.7.0) passes; performance
+variables time_to_train, throughput, epochs and eval_time are compared with
+``resources/references`` (``require_reference``: a partition without an entry fails).
+
+Variants (parameters): ``num_nodes`` 1/2/4; ``implementation`` ``bundled`` (this project's
+workload) or ``nvidia-v0.7`` (a site's build of NVIDIA's v0.7 code); ``mode``
+``time-to-train`` (the full run) or ``throughput`` (a fixed number of iterations: img/s and a
+projected time-to-train).
+
+How a site uses it: subclass it in ``checks/`` with ``valid_systems``; everything else (nodes,
+GPUs, data set, images, recipes, account) is read from the partition's config. Knobs are
+variables, overridable with ``-S``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import reframe as rfm
+import reframe.utility.sanity as sn
+import reframe.utility.typecheck as typ
+from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
+from reframe.core.exceptions import ReframeError
+
+from ..mlperf import analysis, compliance
+from . import hooks, references
+from .constants import (
+    ENV_FEATURE_MASKRCNN,
+    EXTRA_ACCOUNT_ENV,
+    EXTRA_CACHE_CLEAR,
+    EXTRA_COCO,
+    EXTRA_IMAGE_BUNDLED,
+    EXTRA_IMAGE_NVIDIA,
+    EXTRA_NVIDIA_CHECKOUT,
+    EXTRA_SRUN_OPTIONS,
+    IMPLEMENTATIONS,
+    MODES,
+    NODE_COUNTS,
+    TAG_ACCEPTANCE,
+    TAG_BENCHMARK,
+)
+
+CONTAINER_DATA = "/coco"
+LOG_NAME = "mlperf_log.txt"
+# Training is 85-89% of time-to-train in NVIDIA's v0.7 runs (benchmark.md); the projection of a
+# throughput run uses the middle of that range.
+TRAIN_FRACTION = 0.87
+
+
+class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
+    """MLPerf v0.7 Mask R-CNN training to target, judged by its MLPerf log (see module docs)."""
+
+    num_nodes = parameter(list(NODE_COUNTS))
+    implementation = parameter(list(IMPLEMENTATIONS))
+    mode = parameter(list(MODES))
+
+    #: COCO 2017 tree (annotations/, train2017/, val2017/, models/R-50.pkl); default: partition extras
+    data_dir = variable(str, value="")
+    #: R-50.pkl; default: DATA/models/R-50.pkl
+    weights_file = variable(str, value="")
+    #: container image; default: partition extras image_bundled / image_nvidia ('' runs on the host)
+    image = variable(str, value="")
+    #: NVIDIA v0.7 maskrcnn implementation folder (pytorch/), built in ``image``
+    nvidia_checkout = variable(str, value="")
+    #: recipe name (resources/recipes); default: the partition's recipe for the node count
+    recipe = variable(str, value="")
+    #: iterations of a throughput run
+    throughput_iters = variable(int, value=200)
+    #: epochs a full run takes, for the projection of a throughput run (NVIDIA v0.7: 14-17)
+    projected_epochs = variable(int, value=14)
+    #: seconds a collective waits for a dead or stuck peer before the run fails
+    dist_timeout = variable(int, value=300)
+    #: progress line every N iterations
+    print_every = variable(int, value=20)
+    #: run the official compliance checker in sanity
+    check_compliance = variable(typ.Bool, value=True)
+    #: seed (-1: the trainer draws one and logs it)
+    seed = variable(int, value=-1)
+    #: where the reference bounds come from (set from resources/references; logged)
+    reference_source = variable(str, value="")
+
+    valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
+    exclusive_access = True
+    time_limit = "6h"
+
+    @run_after("init")
+    def tag_suites(self):
+        # The acceptance suite is the 4-node MLPerf run; throughput runs form the benchmark suite.
+        if self.num_nodes == 4 and self.mode == "time-to-train":
+            self.tags |= {TAG_ACCEPTANCE}
+        if self.mode == "throughput":
+            self.tags |= {TAG_BENCHMARK}
+
+    # ---- set-up: everything from the partition's description -------------------------------
+    @run_after("setup")
+    def choose_layout(self):
+        part = self.current_partition
+        layout, why = hooks.layout_for(part, self.num_nodes)
+        if layout is None:
+            self.skip(why)
+        self.layout = layout
+        self.num_tasks = layout.tasks
+        self.num_tasks_per_node = layout.tasks_per_node
+        if layout.gpus_per_node:
+            self.num_gpus_per_node = layout.gpus_per_node
+        if not self.recipe:
+            name, why = hooks.recipe_for(part, self.num_nodes, self.implementation)
+            if name is None:
+                self.skip(why)
+            self.recipe = name
+
+    @run_after("setup")
+    def locate_inputs(self):
+        part, env = self.current_partition, self.current_environ
+        self.data_dir = hooks.site_value(part, env, EXTRA_COCO, self.data_dir or self.default_data_dir())
+        if not self.data_dir:
+            self.skip(f"no data set for {part.fullname}: set extras '{EXTRA_COCO}' in config/ or -S data_dir=PATH")
+        if not Path(self.data_dir).is_dir():
+            self.skip(f"data set folder {self.data_dir} not found (prepare it: README, 'Preparing COCO')")
+        image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
+        self.image = hooks.site_value(part, env, image_key, self.image)
+        if self.image and not part.container_platforms:
+            self.skip(f"{part.fullname} has no container platform for image {self.image}")
+        if self.image and not Path(self.image).exists():
+            self.skip(f"container image {self.image} not found (build it: resources/containers/README.md)")
+        if self.implementation == "nvidia-v0.7":
+            self.nvidia_checkout = hooks.site_value(part, env, EXTRA_NVIDIA_CHECKOUT, self.nvidia_checkout)
+            if not self.nvidia_checkout:
+                self.skip(
+                    f"no NVIDIA v0.7 checkout for {part.fullname}: set extras '{EXTRA_NVIDIA_CHECKOUT}' or "
+                    "-S nvidia_checkout=PATH (NVIDIA/benchmarks/maskrcnn/implementations/pytorch of "
+                    "mlcommons/training_results_v0.7, built in the NGC 20.06 image)"
+                )
+            if not (Path(self.nvidia_checkout) / "tools" / "train_mlperf.py").is_file():
+                self.skip(f"{self.nvidia_checkout} is not NVIDIA's maskrcnn checkout (no tools/train_mlperf.py)")
+            if not self.image:
+                self.skip(f"the NVIDIA path needs its image: set extras '{EXTRA_IMAGE_NVIDIA}' or -S image=PATH")
+
+    def default_data_dir(self) -> str:
+        """Subclasses with a synthetic fixture return its folder."""
+        return ""
+
+    @run_after("setup")
+    def set_references(self):
+        found = references.find(
+            "maskrcnn", self.current_partition.fullname, self.num_nodes, self.implementation, self.mode
+        )
+        self.require_reference = True
+        self.reference = found.for_reframe() if found else {}
+        self.reference_source = found.source if found else "none"
+
+    # ---- the job ------------------------------------------------------------------------------
+    @run_before("run")
+    def build_command(self):
+        part = self.current_partition
+        data = CONTAINER_DATA if self.image else self.data_dir
+        weights = self.weights_file or f"{data}/models/R-50.pkl"
+        if self.implementation == "bundled":
+            command = self.bundled_command(data, weights)
+        else:
+            command = self.nvidia_command(data, weights)
+        if self.image:
+            self.container_platform.image = self.image
+            # Data read-only into the container; results only in the stage folder (/rfm_workdir).
+            self.container_platform.mount_points = [(self.data_dir, f"{CONTAINER_DATA}:ro")]
+            if self.nvidia_checkout:
+                self.container_platform.mount_points.append((self.nvidia_checkout, "/workspace/object_detection:ro"))
+            self.container_platform.with_cuda = self.layout.gpus_per_node > 0
+            self.container_platform.command = command
+        else:
+            self.executable = command
+        self.job.launcher.options += list(part.extras.get(EXTRA_SRUN_OPTIONS, []))
+        clear = part.extras.get(EXTRA_CACHE_CLEAR)
+        if clear:
+            self.prerun_cmds = [f"{clear} && echo cache_cleared=1 || echo cache_cleared=0"]
+        self.require_account()
+
+    def require_account(self):
+        var = self.current_partition.extras.get(EXTRA_ACCOUNT_ENV)
+        if var and not os.environ.get(var):
+            raise ReframeError(
+                f"{self.current_partition.fullname} needs a Slurm account: export {var}=projNNNN before running"
+            )
+
+    def bundled_command(self, data: str, weights: str) -> str:
+        args = [
+            "python",
+            "-u",
+            "-m",
+            "mlperf_maskrcnn",
+            "train",
+            "--recipe",
+            self.recipe,
+            "--data",
+            data,
+            "--weights",
+            weights,
+            "--log-file",
+            LOG_NAME,
+            "--print-every",
+            str(self.print_every),
+            "--dist-timeout",
+            str(self.dist_timeout),
+        ]
+        if not self.layout.gpus_per_node:
+            cpus = self.current_partition.processor.num_cpus or os.cpu_count() or 1
+            args += ["--device", "cpu", "--threads", str(max(1, cpus // self.layout.tasks_per_node))]
+        if self.mode == "throughput":
+            args += ["--throughput-iters", str(self.throughput_iters)]
+        if self.seed >= 0:
+            args += ["--seed", str(self.seed)]
+        if self.current_partition.extras.get(EXTRA_CACHE_CLEAR):
+            args += ["--cache-cleared"]
+        return shlex.join(args)
+
+    def nvidia_command(self, data: str, weights: str) -> str:
+        from mlperf_maskrcnn import recipe as recipes  # torch-free module
+
+        r = recipes.load(self.recipe)
+        extra = [
+            "SOLVER.BASE_LR",
+            str(r.base_lr),
+            "SOLVER.MAX_ITER",
+            str(self.throughput_iters if self.mode == "throughput" else r.max_iter),
+            "SOLVER.WARMUP_FACTOR",
+            str(r.warmup_factor),
+            "SOLVER.WARMUP_ITERS",
+            str(r.warmup_iters),
+            "SOLVER.WARMUP_METHOD",
+            "mlperf_linear",
+            "SOLVER.STEPS",
+            f"({r.decay_steps[0]}, {r.decay_steps[1]})",
+            "SOLVER.IMS_PER_BATCH",
+            str(r.global_batch),
+            "TEST.IMS_PER_BATCH",
+            str(r.test_batch),
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+            str(r.num_image_candidates),
+            "NHWC",
+            "True",
+        ]
+        args = [
+            "python",
+            "-u",
+            "/workspace/object_detection/tools/train_mlperf.py",
+            "--config-file",
+            "/workspace/object_detection/configs/e2e_mask_rcnn_R_50_FPN_1x.yaml",
+            "DTYPE",
+            "float16",
+            "PATHS_CATALOG",
+            "maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
+            "MODEL.WEIGHT",
+            weights,
+            "DISABLE_REDUCED_LOGGING",
+            "True",
+            *extra,
+        ]
+        return shlex.join(args)
+
+    # ---- judging: only from the MLPerf log ---------------------------------------------------------
+    @property
+    def mlperf_log(self) -> Path:
+        # The bundled trainer writes its own log; NVIDIA's trainer logs to stdout, as in its results.
+        if self.implementation == "bundled":
+            return Path(self.stagedir) / LOG_NAME
+        return Path(self.stagedir) / str(self.stdout.evaluate())
+
+    def summary(self) -> analysis.RunSummary:
+        if getattr(self, "_summary", None) is None:
+            self._summary = analysis.summarize(self.mlperf_log)
+        return self._summary
+
+    def verdicts(self) -> list[tuple[bool, str]]:
+        """(passed, reason) for each criterion, in the order a reader needs them."""
+        log = self.mlperf_log
+        if not log.is_file():
+            return [(False, f"no MLPerf log at {log}: the trainer did not start (see {self.stderr.evaluate()})")]
+        s = self.summary()
+        # A damaged log (garbled or truncated records) is never a pass, whatever else it says.
+        results = [(not s.problems, "MLPerf log problems: " + "; ".join(s.problems[:3]))]
+        if s.status == "incomplete":
+            results.append((False, f"{s.reason}; {self._job_end_hint()}"))
+        if self.mode == "throughput":
+            results.append((s.throughput_iteration is not None, "no training throughput in the log"))
+            return results
+        best = s.best
+        best_text = (
+            f"best BBOX {best.bbox:.4f} SEGM {best.segm or 0:.4f} at epoch {best.epoch}" if best else "no evaluation"
+        )
+        results.append((s.status == "success", f"run_stop status {s.status}: {s.reason}"))
+        results.append((s.converged, f"quality target BBOX 0.377 / SEGM 0.339 not met ({best_text})"))
+        if self.check_compliance:
+            verdict = compliance.check(log)
+            results.append((verdict.passed, "compliance checker (0.7.0) failed: " + "; ".join(verdict.messages[-3:])))
+        return results
+
+    def _job_end_hint(self) -> str:
+        err = Path(self.stagedir) / str(self.stderr.evaluate())
+        text = err.read_text(errors="replace") if err.is_file() else ""
+        for marker, meaning in (
+            ("DUE TO TIME LIMIT", "the job's time limit ended it"),
+            ("distributed failure", "a rank died or timed out"),
+            ("ChildFailedError", "a rank died (torchrun)"),
+        ):
+            if marker in text:
+                return meaning
+        return "see the job's output"
+
+    @sanity_function
+    def assert_run(self):
+        failed = [why for ok, why in self.verdicts() if not ok]
+        return sn.assert_true(not failed, msg="; ".join(failed) or "ok")
+
+    @performance_function("min")
+    def time_to_train(self):
+        return self.summary().time_to_train_min
+
+    @performance_function("img/s")
+    def throughput(self):
+        s = self.summary()
+        return s.throughput_iteration if s.throughput_iteration is not None else s.throughput_epoch
+
+    @performance_function("epochs")
+    def epochs(self):
+        return self.summary().epochs_to_target
+
+    @performance_function("s")
+    def eval_time(self):
+        return self.summary().eval_time_s or 0.0
+
+    @performance_function("min")
+    def projected_time_to_train(self):
+        s = self.summary()
+        rate = s.throughput_iteration or s.throughput_epoch
+        images = s.train_images or 0
+        return self.projected_epochs * images / rate / 60.0 / TRAIN_FRACTION if rate else None
+
+    @run_before("performance")
+    def select_perf_variables(self):
+        if self.mode == "throughput":
+            self.perf_variables = {
+                "throughput": self.throughput(),
+                "projected_time_to_train": self.projected_time_to_train(),
+            }
+        else:
+            self.perf_variables = {
+                "time_to_train": self.time_to_train(),
+                "throughput": self.throughput(),
+                "epochs": self.epochs(),
+                "eval_time": self.eval_time(),
+            }

@@ -1,0 +1,116 @@
+"""Small measurements the system checks run on compute nodes (they import torch, so they live here).
+
+    python -m mlperf_maskrcnn.probes allreduce --size-mb 64 --iters 10
+    python -m mlperf_maskrcnn.probes loader --data DIR --images 64 --workers 4
+    python -m mlperf_maskrcnn.probes devices
+
+Each prints ``key: value`` lines that the checks' sanity and performance functions read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def allreduce(size_mb: float, iters: int, timeout_s: float) -> int:
+    """All-reduce bus bandwidth (GB/s) at the job's scale: NCCL on GPUs, gloo on CPUs."""
+    import torch
+    import torch.distributed as dist
+
+    from . import distributed
+
+    env = distributed.detect()
+    use_cuda = torch.cuda.is_available()
+    distributed.init(env, use_cuda, timeout_s)
+    device = torch.device("cuda", env.local_rank) if use_cuda else torch.device("cpu")
+    count = int(size_mb * 1024 * 1024 / 4)
+    tensor = torch.ones(count, dtype=torch.float32, device=device)
+    if env.world > 1:
+        dist.all_reduce(tensor)  # warm-up: connections and buffers
+    if use_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        if env.world > 1:
+            dist.all_reduce(tensor)
+    if use_cuda:
+        torch.cuda.synchronize()
+    elapsed = (time.perf_counter() - start) / max(iters, 1)
+    algbw = count * 4 / elapsed / 1e9
+    # Bus bandwidth as nccl-tests defines it: what each link carries in a ring all-reduce.
+    busbw = algbw * 2 * (env.world - 1) / env.world if env.world > 1 else 0.0
+    if env.rank == 0:
+        print(f"backend: {'nccl' if use_cuda else 'gloo'}")
+        print(f"ranks: {env.world}")
+        print(f"size_bytes: {count * 4}")
+        print(f"time_s: {elapsed:.6f}")
+        print(f"algbw_GBps: {algbw:.4f}")
+        print(f"busbw_GBps: {busbw:.4f}")
+    distributed.shutdown()
+    return 0
+
+
+def loader(data: str, images: int, workers: int, min_size: int, max_size: int, batch: int) -> int:
+    """Training images per second: decode, resize, flip and batch, as the trainer's loader does."""
+    import torch
+
+    from .data import CocoDetection, GroupedEpochSampler, collate
+
+    dataset = CocoDetection(data, "train", train=True, min_size=min_size, max_size=max_size)
+    sampler = GroupedEpochSampler([dataset.aspect_group(i) for i in range(len(dataset))], batch, 0, 1, seed=0)
+    loader_ = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
+    done, epoch = 0, 0
+    start = time.perf_counter()
+    while done < images:
+        epoch += 1
+        sampler.set_epoch(epoch)
+        for batch_images, _ in loader_:
+            done += len(batch_images)
+            if done >= images:
+                break
+    elapsed = time.perf_counter() - start
+    print(f"images: {done}")
+    print(f"workers: {workers}")
+    print(f"images_per_s: {done / elapsed:.3f}")
+    return 0
+
+
+def devices() -> int:
+    import torch
+
+    count = torch.cuda.device_count()
+    print(f"torch: {torch.__version__}")
+    print(f"cuda_available: {torch.cuda.is_available()}")
+    print(f"gpu_count: {count}")
+    for index in range(count):
+        print(f"gpu_{index}: {torch.cuda.get_device_name(index)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlperf_maskrcnn.probes")
+    sub = parser.add_subparsers(dest="probe", required=True)
+    p = sub.add_parser("allreduce")
+    p.add_argument("--size-mb", type=float, default=64.0)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--dist-timeout", type=float, default=120.0)
+    p = sub.add_parser("loader")
+    p.add_argument("--data", required=True)
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--min-size", type=int, default=800)
+    p.add_argument("--max-size", type=int, default=1333)
+    sub.add_parser("devices")
+    args = parser.parse_args(argv)
+    if args.probe == "allreduce":
+        return allreduce(args.size_mb, args.iters, args.dist_timeout)
+    if args.probe == "loader":
+        return loader(args.data, args.images, args.workers, args.min_size, args.max_size, args.batch)
+    return devices()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures: the repository paths, and one real ReFrame smoke run that several tests read.
+
+The smoke run is the expensive part of the suite (a 2-rank CPU training to target, minutes), so
+it runs once per session and the tests that judge it share its report, logs and stage folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ACCEPTANCE_SHARED", ROOT.parent / "shared"))
+NVIDIA_LOGS = SHARED / "data" / "mlperf-v0.7-nvidia-maskrcnn"
+BIN = Path(sys.executable).parent
+
+
+def run_reframe(
+    args: list[str], prefix: Path, env: dict | None = None, timeout: int = 1800
+) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Run the real ReFrame on this project's config and checks; return the process and its JSON report."""
+    report = prefix / "report.json"
+    command = [
+        str(BIN / "reframe"),
+        "-C",
+        str(ROOT / "config" / "tara.py"),
+        "-c",
+        str(ROOT / "checks"),
+        "--prefix",
+        str(prefix),
+        "--report-file",
+        str(report),
+        "--warn-as-error",
+        *args,
+    ]
+    full_env = dict(os.environ, HOME=str(prefix / "home"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    full_env.update(env or {})
+    (prefix / "home").mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=prefix)
+    data = json.loads(report.read_text()) if report.is_file() else None
+    return done, data
+
+
+def testcases(report: dict) -> list[dict]:
+    return [case for run in report["runs"] for case in run["testcases"]]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """``reframe -C config/tara.py -c checks/ -r`` on the local fallback: the README's main job."""
+    prefix = tmp_path_factory.mktemp("smoke-run")
+    done, report = run_reframe(["-r"], prefix)
+    return {"process": done, "report": report, "prefix": prefix}
