@@ -17,12 +17,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "src"))
 import launchers  # noqa: E402,F401  (registers the torchrun launcher)
 from systems import ci_cluster, lanta, local, tara  # noqa: E402
 
+# One perflog record per test run: where, what scale, which recipe, every performance variable
+# with its reference and verdict, and where the reference comes from.
 _PERFLOG_FORMAT = (
     "%(check_job_completion_time)s|%(check_system)s:%(check_partition)s|%(check_environ)s|"
     "%(check_name)s|nodes=%(check_num_nodes)s|recipe=%(check_recipe)s|jobid=%(check_jobid)s|"
-    "%(check_perf_var)s=%(check_perf_value)s %(check_perf_unit)s|ref=%(check_perf_ref)s "
-    "(%(check_perf_lower_thres)s, %(check_perf_upper_thres)s)|%(check_perf_result)s|"
-    "source=%(check_reference_source)s"
+    "%(check_perfvalues)ssource=%(check_reference_source)s"
+)
+_PERFVAR_FORMAT = (
+    "%(check_perf_var)s=%(check_perf_value)s %(check_perf_unit)s "
+    "(ref %(check_perf_ref)s, %(check_perf_lower_thres)s..%(check_perf_upper_thres)s: %(check_perf_result)s)|"
 )
 
 site_configuration = {
@@ -55,6 +59,7 @@ site_configuration = {
                     "prefix": "%(check_system)s/%(check_partition)s",
                     "level": "info",
                     "format": _PERFLOG_FORMAT,
+                    "format_perfvars": _PERFVAR_FORMAT,
                     "append": True,
                 }
             ],

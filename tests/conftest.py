@@ -46,7 +46,7 @@ def run_reframe(
     return done, data
 
 
-def testcases(report: dict) -> list[dict]:
+def cases_of(report: dict) -> list[dict]:
     return [case for run in report["runs"] for case in run["testcases"]]
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_reframe, testcases
+from conftest import cases_of, run_reframe
 
 pytestmark = pytest.mark.slow
 
 
 def _case(report, name_part: str, **params) -> dict:
-    for case in testcases(report):
+    for case in cases_of(report):
         if name_part in case["name"] and all(str(case.get(k)) == str(v) for k, v in params.items()):
             return case
     raise AssertionError(f"no test case {name_part} {params}")
@@ -21,14 +21,14 @@ def _case(report, name_part: str, **params) -> dict:
 def test_main_command_passes_on_the_local_fallback(smoke_run):
     done, report = smoke_run["process"], smoke_run["report"]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    cases = testcases(report)
+    cases = cases_of(report)
     results = {(c["name"].split()[0], c.get("num_nodes"), c.get("mode")): c["result"] for c in cases}
     assert results[("MaskRCNNSmoke", 1, "time-to-train")] == "pass"
     assert results[("MaskRCNNSmoke", 1, "throughput")] == "pass"
     # 2- and 4-node variants cannot run on a 1-node partition: skipped, saying why.
     for nodes in (2, 4):
         case = _case(report, "MaskRCNNSmoke", num_nodes=nodes, mode="time-to-train")
-        assert case["result"] == "skip" and "cannot be scheduled" in case["fail_reason"]
+        assert case["result"] == "skip" and "cannot be scheduled" in case["skip_reason"]
     assert _case(report, "AllreduceCheck", num_nodes=1)["result"] == "pass"
     assert _case(report, "LoaderRateSmoke")["result"] == "pass"
     assert report["session_info"]["num_failures"] == 0
@@ -131,8 +131,8 @@ def test_dry_run_on_tara_dgx_writes_the_job_script(tmp_path, tara_env):
     assert f'-B"{tara_env["ACCEPTANCE_COCO_DIR"]}:/coco:ro"' in script
     assert "--recipe nvidia_dgx1" in script
     # The 4-node variant cannot run on TARA's 1-node dgx partition: skipped with the reason.
-    skipped = [c for c in testcases(report) if c.get("num_nodes") == 4]
-    assert skipped and all("1 node(s)" in c["fail_reason"] for c in skipped)
+    skipped = [c for c in cases_of(report) if c.get("num_nodes") == 4]
+    assert skipped and all("1 node(s)" in c["skip_reason"] for c in skipped)
 
 
 def test_dry_run_on_lanta_four_nodes_uses_apptainer(tmp_path, tara_env):
@@ -158,7 +158,7 @@ def test_missing_account_stops_before_submission(tmp_path, tara_env):
         env=env,
     )
     assert done.returncode != 0
-    failed = [c for c in testcases(report) if c["result"] == "fail"]
+    failed = [c for c in cases_of(report) if c["result"] == "fail"]
     assert failed and all("export ACCEPTANCE_ACCOUNT=" in c["fail_reason"] for c in failed)
 
 

@@ -26,6 +26,9 @@ system = {
             "extras": {
                 "nodes": 4,
                 "cpu_ranks_per_node": 1,
+                # The 4 simulated nodes share the host's cores: one torch thread per rank, or
+                # 4 ranks x 2 threads would oversubscribe 2 cores fourfold.
+                "threads_per_rank": 1,
                 "recipes": {"1": "smoke_1rank", "2": "smoke", "4": "smoke_4ranks"},
             },
         }

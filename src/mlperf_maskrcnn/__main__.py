@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="write a SYNTHETIC COCO-2017-shaped tree and R-50.pkl")
     synth.add_argument("--out", required=True, type=Path)
-    synth.add_argument("--train-images", type=int, default=16)
+    synth.add_argument("--train-images", type=int, default=32)
     synth.add_argument("--val-images", type=int, default=8)
     synth.add_argument("--seed", type=int, default=0)
 

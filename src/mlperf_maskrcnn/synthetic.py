@@ -35,7 +35,7 @@ SHAPES = ("rectangle", "ellipse", "triangle")
 
 @dataclass(frozen=True)
 class SynthSpec:
-    train_images: int = 16
+    train_images: int = 32
     val_images: int = 8
     min_side: int = 128
     max_side: int = 160

@@ -12,6 +12,7 @@ ENV_FEATURE_MASKRCNN = "maskrcnn"
 # Partition extras keys
 EXTRA_NODES = "nodes"  # nodes in the partition
 EXTRA_CPU_RANKS = "cpu_ranks_per_node"  # ranks per node where there is no GPU
+EXTRA_THREADS = "threads_per_rank"  # torch threads per CPU rank, where cores are shared oddly
 EXTRA_RECIPES = "recipes"  # {"1": recipe, "2": recipe, "4": recipe}
 EXTRA_COCO = "coco_dir"  # COCO 2017 tree (annotations/, train2017/, val2017/, models/R-50.pkl)
 EXTRA_IMAGE_BUNDLED = "image_bundled"  # container image with this project's workload

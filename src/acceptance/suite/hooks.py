@@ -6,9 +6,10 @@ the partition lacks; the library tests turn that sentence into a skip.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from .constants import EXTRA_CPU_RANKS, EXTRA_NODES, EXTRA_RECIPES
+from .constants import EXTRA_CPU_RANKS, EXTRA_NODES, EXTRA_RECIPES, EXTRA_THREADS
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ def layout_for(partition, nodes: int) -> tuple[Layout | None, str]:
     gpus = gpus_per_node(partition)
     per_node = gpus if gpus else int(partition.extras.get(EXTRA_CPU_RANKS, 1))
     return Layout(nodes, per_node, gpus), ""
+
+
+def cpu_threads_per_rank(partition, layout: Layout) -> int:
+    """Torch threads for each CPU rank: the node's cores shared by its ranks, unless the config
+    says otherwise (``extras.threads_per_rank``: simulated nodes that share one host's cores)."""
+    if EXTRA_THREADS in partition.extras:
+        return int(partition.extras[EXTRA_THREADS])
+    cpus = partition.processor.num_cpus or os.cpu_count() or 1
+    return max(1, cpus // max(1, layout.tasks_per_node))
 
 
 def recipe_for(partition, nodes: int, implementation: str) -> tuple[str | None, str]:

@@ -23,6 +23,7 @@ variables, overridable with ``-S``.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from reframe.core.exceptions import ReframeError
 
 from ..mlperf import analysis, compliance
 from . import hooks, references
+from .base import ExplainedSkip
 from .constants import (
     ENV_FEATURE_MASKRCNN,
     EXTRA_ACCOUNT_ENV,
@@ -57,7 +59,27 @@ LOG_NAME = "mlperf_log.txt"
 TRAIN_FRACTION = 0.87
 
 
-class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
+_SRUN_TASK = re.compile(r"srun: error: (\S+): task (\d+): (.+)")
+_TORCHRUN_RANK = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
+_RANK_SAYS = re.compile(r"rank (\d+): (distributed failure.*)")
+
+
+def job_end_reason(text: str) -> str:
+    """Name what ended a job early: the time limit, or which rank died and how."""
+    reasons = []
+    if "DUE TO TIME LIMIT" in text or "time limit" in text.lower() and "CANCELLED" in text:
+        reasons.append("the job's time limit ended it (partial log kept)")
+    dead = [f"rank {task} on {node}: {what.strip()}" for node, task, what in _SRUN_TASK.findall(text)]
+    dead += [f"rank {rank} exited with {code}" for rank, code in _TORCHRUN_RANK.findall(text)]
+    if dead:
+        reasons.append("rank(s) died: " + "; ".join(dict.fromkeys(dead)))
+    elif _RANK_SAYS.search(text):
+        rank, what = _RANK_SAYS.search(text).groups()
+        reasons.append(f"rank {rank}: {what.strip()}")
+    return "; ".join(reasons) or "see the job's output"
+
+
+class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     """MLPerf v0.7 Mask R-CNN training to target, judged by its MLPerf log (see module docs)."""
 
     num_nodes = parameter(list(NODE_COUNTS))
@@ -90,6 +112,8 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
     reference_source = variable(str, value="")
 
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
+    # The MLPerf log is the run's result: keep it in the output folder with the job's files.
+    keep_files = [LOG_NAME]
     exclusive_access = True
     time_limit = "6h"
 
@@ -107,7 +131,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
         part = self.current_partition
         layout, why = hooks.layout_for(part, self.num_nodes)
         if layout is None:
-            self.skip(why)
+            self.skip_because(why)
         self.layout = layout
         self.num_tasks = layout.tasks
         self.num_tasks_per_node = layout.tasks_per_node
@@ -116,7 +140,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
         if not self.recipe:
             name, why = hooks.recipe_for(part, self.num_nodes, self.implementation)
             if name is None:
-                self.skip(why)
+                self.skip_because(why)
             self.recipe = name
 
     @run_after("setup")
@@ -124,27 +148,33 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
         part, env = self.current_partition, self.current_environ
         self.data_dir = hooks.site_value(part, env, EXTRA_COCO, self.data_dir or self.default_data_dir())
         if not self.data_dir:
-            self.skip(f"no data set for {part.fullname}: set extras '{EXTRA_COCO}' in config/ or -S data_dir=PATH")
+            self.skip_because(
+                f"no data set for {part.fullname}: set extras '{EXTRA_COCO}' in config/ or -S data_dir=PATH"
+            )
         if not Path(self.data_dir).is_dir():
-            self.skip(f"data set folder {self.data_dir} not found (prepare it: README, 'Preparing COCO')")
+            self.skip_because(f"data set folder {self.data_dir} not found (prepare it: README, 'Preparing COCO')")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
         if self.image and not part.container_platforms:
-            self.skip(f"{part.fullname} has no container platform for image {self.image}")
+            self.skip_because(f"{part.fullname} has no container platform for image {self.image}")
         if self.image and not Path(self.image).exists():
-            self.skip(f"container image {self.image} not found (build it: resources/containers/README.md)")
+            self.skip_because(f"container image {self.image} not found (build it: resources/containers/README.md)")
         if self.implementation == "nvidia-v0.7":
             self.nvidia_checkout = hooks.site_value(part, env, EXTRA_NVIDIA_CHECKOUT, self.nvidia_checkout)
             if not self.nvidia_checkout:
-                self.skip(
+                self.skip_because(
                     f"no NVIDIA v0.7 checkout for {part.fullname}: set extras '{EXTRA_NVIDIA_CHECKOUT}' or "
                     "-S nvidia_checkout=PATH (NVIDIA/benchmarks/maskrcnn/implementations/pytorch of "
                     "mlcommons/training_results_v0.7, built in the NGC 20.06 image)"
                 )
             if not (Path(self.nvidia_checkout) / "tools" / "train_mlperf.py").is_file():
-                self.skip(f"{self.nvidia_checkout} is not NVIDIA's maskrcnn checkout (no tools/train_mlperf.py)")
+                self.skip_because(
+                    f"{self.nvidia_checkout} is not NVIDIA's maskrcnn checkout (no tools/train_mlperf.py)"
+                )
             if not self.image:
-                self.skip(f"the NVIDIA path needs its image: set extras '{EXTRA_IMAGE_NVIDIA}' or -S image=PATH")
+                self.skip_because(
+                    f"the NVIDIA path needs its image: set extras '{EXTRA_IMAGE_NVIDIA}' or -S image=PATH"
+                )
 
     def default_data_dir(self) -> str:
         """Subclasses with a synthetic fixture return its folder."""
@@ -213,8 +243,12 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
             str(self.dist_timeout),
         ]
         if not self.layout.gpus_per_node:
-            cpus = self.current_partition.processor.num_cpus or os.cpu_count() or 1
-            args += ["--device", "cpu", "--threads", str(max(1, cpus // self.layout.tasks_per_node))]
+            args += [
+                "--device",
+                "cpu",
+                "--threads",
+                str(hooks.cpu_threads_per_rank(self.current_partition, self.layout)),
+            ]
         if self.mode == "throughput":
             args += ["--throughput-iters", str(self.throughput_iters)]
         if self.seed >= 0:
@@ -297,7 +331,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
         best_text = (
             f"best BBOX {best.bbox:.4f} SEGM {best.segm or 0:.4f} at epoch {best.epoch}" if best else "no evaluation"
         )
-        results.append((s.status == "success", f"run_stop status {s.status}: {s.reason}"))
+        stop_reason = f"run_stop status {s.status}: {s.reason}"
+        if s.status == "aborted" and "distributed failure" in s.reason:
+            stop_reason += f"; {self._job_end_hint()}"
+        results.append((s.status == "success", stop_reason))
         results.append((s.converged, f"quality target BBOX 0.377 / SEGM 0.339 not met ({best_text})"))
         if self.check_compliance:
             verdict = compliance.check(log)
@@ -305,16 +342,12 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest):
         return results
 
     def _job_end_hint(self) -> str:
-        err = Path(self.stagedir) / str(self.stderr.evaluate())
-        text = err.read_text(errors="replace") if err.is_file() else ""
-        for marker, meaning in (
-            ("DUE TO TIME LIMIT", "the job's time limit ended it"),
-            ("distributed failure", "a rank died or timed out"),
-            ("ChildFailedError", "a rank died (torchrun)"),
-        ):
-            if marker in text:
-                return meaning
-        return "see the job's output"
+        """Why the job ended early, from what the launcher and the scheduler printed."""
+        texts = []
+        for name in (self.stderr.evaluate(), self.stdout.evaluate()):
+            path = Path(self.stagedir) / str(name)
+            texts.append(path.read_text(errors="replace") if path.is_file() else "")
+        return job_end_reason("\n".join(texts))
 
     @sanity_function
     def assert_run(self):

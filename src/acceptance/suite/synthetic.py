@@ -12,7 +12,7 @@ from reframe.core.builtins import sanity_function, variable
 class SyntheticCoco(rfm.RunOnlyRegressionTest):
     """Writes ``coco/`` in its stage folder with ``python -m mlperf_maskrcnn synth``."""
 
-    train_images = variable(int, value=16)
+    train_images = variable(int, value=32)
     val_images = variable(int, value=8)
     valid_systems = ["*"]
     valid_prog_environs = ["*"]

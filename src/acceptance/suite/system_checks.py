@@ -20,10 +20,11 @@ import reframe.utility.sanity as sn
 from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
 
 from . import hooks, references
+from .base import ExplainedSkip
 from .constants import ENV_FEATURE_MASKRCNN, EXTRA_COCO, EXTRA_IMAGE_BUNDLED, NODE_COUNTS, TAG_ACCEPTANCE, TAG_SYSTEM
 
 
-class _SystemCheck(rfm.RunOnlyRegressionTest):
+class _SystemCheck(rfm.RunOnlyRegressionTest, ExplainedSkip):
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
     check_name = ""
     reference_source = variable(str, value="")
@@ -54,7 +55,7 @@ class GpusVisible(_SystemCheck):
         self.num_tasks = 1
         devices = self.current_partition.select_devices("gpu")
         if not devices:
-            self.skip(f"{self.current_partition.fullname} describes no GPUs")
+            self.skip_because(f"{self.current_partition.fullname} describes no GPUs")
         self.expected_model = devices[0].model or ""
         self.expected_count = int(devices[0].num_devices)
 
@@ -89,7 +90,7 @@ class AllreduceBandwidth(_SystemCheck):
     def layout(self):
         layout, why = hooks.layout_for(self.current_partition, self.num_nodes)
         if layout is None:
-            self.skip(why)
+            self.skip_because(why)
         self.num_tasks = layout.tasks
         self.num_tasks_per_node = layout.tasks_per_node
         if layout.gpus_per_node:
@@ -129,9 +130,9 @@ class ContainerStarts(_SystemCheck):
         part = self.current_partition
         self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
         if not part.container_platforms:
-            self.skip(f"{part.fullname} has no container platform")
+            self.skip_because(f"{part.fullname} has no container platform")
         if not self.image or not Path(self.image).exists():
-            self.skip(f"container image '{self.image}' not found (resources/containers/README.md builds it)")
+            self.skip_because(f"container image '{self.image}' not found (resources/containers/README.md builds it)")
         self.num_tasks = 1
         self.expected_gpus = hooks.gpus_per_node(part)
 
@@ -165,7 +166,7 @@ class CocoManifest(_SystemCheck):
         part = self.current_partition
         self.data_dir = hooks.site_value(part, self.current_environ, EXTRA_COCO, self.data_dir)
         if not self.data_dir or not Path(self.data_dir).is_dir():
-            self.skip(f"no COCO 2017 tree at '{self.data_dir}' (set extras '{EXTRA_COCO}' or -S data_dir=PATH)")
+            self.skip_because(f"no COCO 2017 tree at '{self.data_dir}' (set extras '{EXTRA_COCO}' or -S data_dir=PATH)")
         self.executable_opts = ["-m", "acceptance.cli", "data", "verify", shlex.quote(self.data_dir)]
         self.env_vars = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep + "$PYTHONPATH"}
 
@@ -197,7 +198,7 @@ class LoaderRate(_SystemCheck):
             part, self.current_environ, EXTRA_COCO, self.data_dir or self.default_data_dir()
         )
         if not self.data_dir or not Path(self.data_dir).is_dir():
-            self.skip(f"no data set at '{self.data_dir}'")
+            self.skip_because(f"no data set at '{self.data_dir}'")
         cpus = part.processor.num_cpus or os.cpu_count() or 1
         workers = self.workers or cpus
         self.num_tasks = 1
@@ -215,7 +216,7 @@ class LoaderRate(_SystemCheck):
 
     @sanity_function
     def reported(self):
-        return sn.assert_eq(self.value("images", int), self.images, msg="loaded {0} images, expected {1}")
+        return sn.assert_ge(self.value("images", int), self.images, msg="loaded {0} images, expected {1}")
 
     @performance_function("img/s")
     def images_per_s(self):

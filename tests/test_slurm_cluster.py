@@ -1,0 +1,133 @@
+"""The 4-node path for real: a Slurm cluster of 4 simulated nodes on this host, driven by ReFrame.
+
+tests/cluster/slurm_up.sh starts munged, MariaDB + slurmdbd, slurmctld and slurmd n1..n4 (it
+installs Debian's packages if needed; root required, as on CI); slurm_down.sh stops them by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, cases_of, run_reframe
+
+pytestmark = pytest.mark.slow
+
+FOUR_NODE_TTT = ["-n", "MaskRCNNSmoke", "-E", "num_nodes==4 and mode=='time-to-train'"]
+
+
+def _slurm_env(state: Path) -> dict:
+    env = {}
+    for line in (state / "env").read_text().splitlines():
+        key, value = line.removeprefix("export ").split("=", 1)
+        env[key] = value
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state = tmp_path_factory.mktemp("slurm")
+    up = subprocess.run(
+        [str(ROOT / "tests" / "cluster" / "slurm_up.sh"), str(state)], capture_output=True, text=True, timeout=600
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    env = _slurm_env(state)
+    try:
+        yield {"state": state, "env": env}
+    finally:
+        subprocess.run([str(ROOT / "tests" / "cluster" / "slurm_down.sh"), str(state)], timeout=120)
+        pids = [line.split()[0] for line in (state / "pids").read_text().splitlines() if line.strip()]
+        assert not pids, "slurm_down.sh left daemons in its PID list"
+
+
+def _squeue(env: dict) -> str:
+    return subprocess.run(["squeue", "-h"], capture_output=True, text=True, env={**os.environ, **env}).stdout
+
+
+def test_cluster_is_up_with_four_idle_nodes(cluster):
+    out = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%N %t"], capture_output=True, text=True, env={**os.environ, **cluster["env"]}
+    ).stdout
+    assert sorted(out.split()) == sorted(["n1", "idle", "n2", "idle", "n3", "idle", "n4", "idle"])
+
+
+def test_four_node_smoke_runs_through_sbatch_and_srun(cluster, tmp_path):
+    prefix = tmp_path / "ci4"
+    done, report = run_reframe(["--system", "ci-cluster", "-r", *FOUR_NODE_TTT], prefix, env=cluster["env"])
+    assert report is not None, done.stdout[-3000:]
+    (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert case["result"] == "pass", case["fail_reason"]
+    assert done.returncode == 0
+    assert case["jobid"] and int(case["jobid"]) > 0
+    assert case["job_nodelist"] == ["n1", "n2", "n3", "n4"]
+    assert case["num_tasks"] == 4 and case["recipe"] == "smoke_4ranks"
+    script = (Path(case["outputdir"]) / "rfm_job.sh").read_text()
+    assert "#SBATCH --nodes=4" in script and "#SBATCH --ntasks=4" in script and "\nsrun " in script
+    log = (Path(case["outputdir"]) / "mlperf_log.txt").read_text()
+    assert "4 ranks x 1 = global batch 4" in log and '"status": "success"' in log
+    assert case["perfvalues"]["ci-cluster:debug:time_to_train"][0] > 0
+    assert not _squeue(cluster["env"]).strip()
+
+
+def _rank_process(stage_marker: str, rank: int) -> int | None:
+    """PID of the training process of ``rank`` whose command line names this run's data."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            "mlperf_maskrcnn train" in cmdline
+            and stage_marker in cmdline
+            and f"SLURM_PROCID={rank}".encode() in environ
+        ):
+            return int(entry.name)
+    return None
+
+
+def test_killed_rank_fails_the_check_naming_it(cluster, tmp_path):
+    prefix = tmp_path / "fault"
+    killed = {}
+
+    def killer():
+        deadline = time.time() + 600
+        while time.time() < deadline and "pid" not in killed:
+            for out in prefix.glob("stage/ci-cluster/debug/maskrcnn/MaskRCNNSmoke_*/mlperf_log.txt"):
+                if re.search(r"progress: iter \d+", out.read_text(errors="replace")):
+                    pid = _rank_process(str(prefix), 2)
+                    if pid:
+                        os.kill(pid, signal.SIGKILL)
+                        killed["pid"] = pid
+                        killed["at"] = time.time()
+                        return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    started = time.time()
+    done, report = run_reframe(
+        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "dist_timeout=60", "-S", "print_every=1"],
+        prefix,
+        env=cluster["env"],
+    )
+    thread.join(timeout=5)
+    assert "pid" in killed, "the rank-2 process was never found to kill"
+    (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert case["result"] == "fail" and case["fail_phase"] == "sanity"
+    reason = case["fail_reason"]
+    assert "rank 2 on n3" in reason, reason
+    assert "run_stop status aborted" in reason or "no run_stop" in reason
+    # Failed within the configured bound, not at the job's wall time (30 min).
+    assert killed["at"] - started < 600 and time.time() - killed["at"] < 180
+    assert not _squeue(cluster["env"]).strip()
+    assert _rank_process(str(prefix), 0) is None and _rank_process(str(prefix), 1) is None
