@@ -173,7 +173,10 @@ def test_shell_syntax_in_a_variable_is_one_argument(tmp_path):
             "-E",
             "num_nodes==1 and mode=='throughput'",
             "-S",
-            f"recipe=smoke; touch {marker}",
+            f"MaskRCNNSmoke.recipe=smoke; touch {marker}",
+            # A dry run does not run the synthetic-data fixture: point at an existing folder.
+            "-S",
+            f"MaskRCNNSmoke.data_dir={tmp_path}",
         ],
         prefix,
     )

@@ -116,11 +116,12 @@ def test_killed_rank_fails_the_check_naming_it(cluster, tmp_path):
     thread.start()
     started = time.time()
     done, report = run_reframe(
-        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "dist_timeout=60", "-S", "print_every=1"],
+        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "MaskRCNNSmoke.dist_timeout=60", "-S", "MaskRCNNSmoke.print_every=1"],
         prefix,
         env=cluster["env"],
     )
     thread.join(timeout=5)
+    assert report is not None, done.stdout[-3000:]
     assert "pid" in killed, "the rank-2 process was never found to kill"
     (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
     assert case["result"] == "fail" and case["fail_phase"] == "sanity"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import reframe as rfm
 from reframe.core.builtins import variable
+from reframe.core.pipeline import RegressionTestPlugin
 
 
-class ExplainedSkip(rfm.RegressionMixin):
+class ExplainedSkip(RegressionTestPlugin):
     #: why this case was skipped ('' if it was not); ReFrame's JSON report keeps variables, not
     #: skip messages, and a committee reads the report
     skip_reason = variable(str, value="")

@@ -155,7 +155,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             self.skip_because(f"data set folder {self.data_dir} not found (prepare it: README, 'Preparing COCO')")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
-        if self.image and not part.container_platforms:
+        if self.image and not part.container_environs:
             self.skip_because(f"{part.fullname} has no container platform for image {self.image}")
         if self.image and not Path(self.image).exists():
             self.skip_because(f"container image {self.image} not found (build it: resources/containers/README.md)")

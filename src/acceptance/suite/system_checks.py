@@ -129,7 +129,7 @@ class ContainerStarts(_SystemCheck):
     def use_image(self):
         part = self.current_partition
         self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
-        if not part.container_platforms:
+        if not part.container_environs:
             self.skip_because(f"{part.fullname} has no container platform")
         if not self.image or not Path(self.image).exists():
             self.skip_because(f"container image '{self.image}' not found (resources/containers/README.md builds it)")
