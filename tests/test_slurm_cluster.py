@@ -116,7 +116,16 @@ def test_killed_rank_fails_the_check_naming_it(cluster, tmp_path):
     thread.start()
     started = time.time()
     done, report = run_reframe(
-        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "MaskRCNNSmoke.dist_timeout=60", "-S", "MaskRCNNSmoke.print_every=1"],
+        [
+            "--system",
+            "ci-cluster",
+            "-r",
+            *FOUR_NODE_TTT,
+            "-S",
+            "MaskRCNNSmoke.dist_timeout=60",
+            "-S",
+            "MaskRCNNSmoke.print_every=1",
+        ],
         prefix,
         env=cluster["env"],
     )

@@ -162,13 +162,18 @@ def train(options: TrainOptions) -> int:
     except (RunAborted, DataError) as err:
         status, reason = constants.ABORTED, str(err)
     except (RuntimeError, dist.DistBackendError) as err:
-        # A collective that failed: a peer rank died or timed out. Name it and stop now.
-        status, reason = constants.ABORTED, f"distributed failure on rank {env.rank}: {_first_line(err)}"
+        # A collective that failed (a peer rank died or timed out), or another runtime error on
+        # this rank (its peers then fail in their next collective). Name it and stop now.
+        kind = "distributed failure" if _is_collective_error(err) else "runtime error"
+        status, reason = constants.ABORTED, f"{kind} on rank {env.rank}: {_first_line(err)}"
         log.end(constants.RUN_STOP, status=status, reason=reason)
         print(f"rank {env.rank}: {reason}", file=sys.stderr, flush=True)
         if evaluator is not None:
             evaluator.close()
-        os._exit(3)  # the process group is broken: skip its teardown, which could block
+        os._exit(3)  # the process group may be broken: skip its teardown, which could block
+    if status != constants.SUCCESS and env.rank != 0:
+        # Only rank 0 writes the MLPerf log: say on stderr why this rank stopped (a corrupt image).
+        print(f"rank {env.rank}: run aborted: {reason}", file=sys.stderr, flush=True)
     if status == constants.SUCCESS:
         log.end(constants.RUN_STOP, status=status)
     else:
@@ -331,6 +336,13 @@ class _Loop:
         if met:
             self.best = (bbox, segm, epoch)
         return met
+
+
+def _is_collective_error(err: BaseException) -> bool:
+    if isinstance(err, dist.DistBackendError):
+        return True
+    text = str(err).lower()
+    return any(word in text for word in ("gloo", "nccl", "connection closed", "connection reset", "timed out"))
 
 
 def _first_line(err: BaseException) -> str:

@@ -52,7 +52,7 @@ def cpu_threads_per_rank(partition, layout: Layout) -> int:
     return max(1, cpus // max(1, layout.tasks_per_node))
 
 
-def recipe_for(partition, nodes: int, implementation: str) -> tuple[str | None, str]:
+def recipe_for(partition, nodes: int) -> tuple[str | None, str]:
     """The recipe the partition's config names for this node count, or why there is none."""
     recipes = partition.extras.get(EXTRA_RECIPES, {}) or {}
     name = recipes.get(str(nodes)) or recipes.get(nodes)

@@ -61,7 +61,7 @@ TRAIN_FRACTION = 0.87
 
 _SRUN_TASK = re.compile(r"srun: error: (\S+): task (\d+): (.+)")
 _TORCHRUN_RANK = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
-_RANK_SAYS = re.compile(r"rank (\d+): (distributed failure.*)")
+_RANK_SAYS = re.compile(r"rank (\d+): ((?:distributed failure|runtime error|run aborted).*)")
 
 
 def job_end_reason(text: str) -> str:
@@ -138,7 +138,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         if layout.gpus_per_node:
             self.num_gpus_per_node = layout.gpus_per_node
         if not self.recipe:
-            name, why = hooks.recipe_for(part, self.num_nodes, self.implementation)
+            name, why = hooks.recipe_for(part, self.num_nodes)
             if name is None:
                 self.skip_because(why)
             self.recipe = name
@@ -152,13 +152,13 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
                 f"no data set for {part.fullname}: set extras '{EXTRA_COCO}' in config/ or -S data_dir=PATH"
             )
         if not Path(self.data_dir).is_dir():
-            self.skip_because(f"data set folder {self.data_dir} not found (prepare it: README, 'Preparing COCO')")
+            self.skip_because(f"data set folder {self.data_dir} not found (see README, 'Running on TARA')")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
         if self.image and not part.container_environs:
             self.skip_because(f"{part.fullname} has no container platform for image {self.image}")
         if self.image and not Path(self.image).exists():
-            self.skip_because(f"container image {self.image} not found (build it: resources/containers/README.md)")
+            self.skip_because(f"container image {self.image} not found (see README, 'Running on TARA')")
         if self.implementation == "nvidia-v0.7":
             self.nvidia_checkout = hooks.site_value(part, env, EXTRA_NVIDIA_CHECKOUT, self.nvidia_checkout)
             if not self.nvidia_checkout:
@@ -292,7 +292,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             "DTYPE",
             "float16",
             "PATHS_CATALOG",
-            "maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
+            "/workspace/object_detection/maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
             "MODEL.WEIGHT",
             weights,
             "DISABLE_REDUCED_LOGGING",
@@ -332,7 +332,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             f"best BBOX {best.bbox:.4f} SEGM {best.segm or 0:.4f} at epoch {best.epoch}" if best else "no evaluation"
         )
         stop_reason = f"run_stop status {s.status}: {s.reason}"
-        if s.status == "aborted" and "distributed failure" in s.reason:
+        if s.status == "aborted" and ("distributed failure" in s.reason or "runtime error" in s.reason):
             stop_reason += f"; {self._job_end_hint()}"
         results.append((s.status == "success", stop_reason))
         results.append((s.converged, f"quality target BBOX 0.377 / SEGM 0.339 not met ({best_text})"))

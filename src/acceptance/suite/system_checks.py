@@ -132,7 +132,7 @@ class ContainerStarts(_SystemCheck):
         if not part.container_environs:
             self.skip_because(f"{part.fullname} has no container platform")
         if not self.image or not Path(self.image).exists():
-            self.skip_because(f"container image '{self.image}' not found (resources/containers/README.md builds it)")
+            self.skip_because(f"container image '{self.image}' not found (see README, 'Running on TARA')")
         self.num_tasks = 1
         self.expected_gpus = hooks.gpus_per_node(part)
 

@@ -1,0 +1,105 @@
+"""The trainer under faults: it stops with run_stop aborted and the reason, never a pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from acceptance.mlperf import analysis
+from acceptance.suite.maskrcnn import job_end_reason
+from mlperf_maskrcnn.recipe import recipes_dir
+from mlperf_maskrcnn.synthetic import SynthSpec, write_tree
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return write_tree(tmp_path_factory.mktemp("faults"), SynthSpec(train_images=4, val_images=2, seed=5))
+
+
+def _train(tree, tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, analysis.RunSummary]:
+    log = tmp_path / "mlperf_log.txt"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlperf_maskrcnn",
+            "train",
+            "--recipe",
+            "smoke",
+            "--data",
+            str(tree),
+            "--log-file",
+            str(log),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--seed",
+            "3",
+            "--print-every",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, analysis.summarize(log)
+
+
+def test_nan_loss_aborts_with_the_reason_in_the_log(tree, tmp_path):
+    done, summary = _train(tree, tmp_path, "--fault-nan-iter", "2")
+    assert done.returncode == 2
+    assert summary.status == "aborted" and not summary.converged
+    assert "loss became nan at iteration 2" in summary.reason
+
+
+def test_iteration_cap_aborts_with_best_scores(tree, tmp_path):
+    done, summary = _train(tree, tmp_path, "--max-iter", "3")
+    assert done.returncode == 2
+    assert summary.status == "aborted" and not summary.converged
+    assert "target not reached within the iteration cap (3)" in summary.reason
+    assert "best BBOX" in summary.reason
+
+
+def test_corrupt_image_stops_the_run_naming_it(tree, tmp_path):
+    victim = sorted((tree / "train2017").glob("*.jpg"))[0]
+    original = victim.read_bytes()
+    victim.write_bytes(b"\xff\xd8 not a jpeg")
+    try:
+        done, summary = _train(tree, tmp_path, "--max-iter", "4")
+    finally:
+        victim.write_bytes(original)
+    assert done.returncode == 2
+    assert summary.status == "aborted" and victim.name in summary.reason
+
+
+def test_bad_recipe_is_refused_before_anything_runs(tree, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((recipes_dir() / "nvidia_dgx1.yaml").read_text().replace("base_lr: 0.06", "base_lr: 0.05"))
+    done, _ = _train(tree, tmp_path, "--recipe", str(bad))
+    assert done.returncode == 2 and "base_lr rule" in done.stderr
+    log = tmp_path / "mlperf_log.txt"
+    assert not log.exists() or "run_start" not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("srun: error: n3: task 2: Killed\nsrun: error: n1: task 0: Exited with exit code 3", "rank 2 on n3: Killed"),
+        (
+            "slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-11-28T10:00:00 DUE TO TIME LIMIT ***",
+            "time limit ended it",
+        ),
+        (
+            "[0]:\n  time      : x\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 3)",
+            "rank 1 exited with -9",
+        ),
+        ("rank 0: distributed failure on rank 0: Connection closed by peer", "rank 0: distributed failure"),
+        ("nothing useful", "see the job's output"),
+    ],
+)
+def test_job_end_reason_names_rank_or_time_limit(text, expected):
+    assert expected in job_end_reason(text)
