@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cases_of, run_reframe
+from conftest import SECRETS, cases_of, run_reframe
 
 pytestmark = pytest.mark.slow
 
@@ -204,3 +204,24 @@ def test_failing_reference_fails_the_run(tmp_path):
     case = _case(report, "MaskRCNNSmoke", num_nodes=1, mode="throughput")
     assert case["result"] == "fail" and case["fail_phase"] == "performance"
     assert case["perfvalues"]["local:default:throughput"][5] == "fail"
+
+
+def test_no_secret_reaches_reports_logs_or_perflogs(smoke_run):
+    leaked = []
+    for path in smoke_run["prefix"].rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000 and "home" not in path.parts:
+            text = path.read_bytes()
+            leaked += [f"{path}: {name}" for name, value in SECRETS.items() if value.encode() in text]
+    assert not leaked
+
+
+def test_missing_data_set_skips_naming_the_path(tmp_path):
+    missing = tmp_path / "no-such-coco"
+    done, report = run_reframe(
+        ["--dry-run", "-n", "MaskRCNNSmoke", "-E", "num_nodes==1", "-S", f"MaskRCNNSmoke.data_dir={missing}"],
+        tmp_path / "nodata",
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    cases = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert cases and all(c["result"] == "skip" for c in cases)
+    assert all(f"data set folder {missing} not found" in c["skip_reason"] for c in cases)

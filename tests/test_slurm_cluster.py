@@ -141,3 +141,30 @@ def test_killed_rank_fails_the_check_naming_it(cluster, tmp_path):
     assert killed["at"] - started < 600 and time.time() - killed["at"] < 180
     assert not _squeue(cluster["env"]).strip()
     assert _rank_process(str(prefix), 0) is None and _rank_process(str(prefix), 1) is None
+
+
+def test_wrong_partition_is_reported_from_sbatch(cluster, tmp_path):
+    done, report = run_reframe(
+        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-J", "partition=no-such-partition"],
+        tmp_path / "wrongpart",
+        env=cluster["env"],
+    )
+    assert done.returncode != 0
+    (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert case["result"] == "fail" and "invalid partition" in case["fail_reason"].lower(), case["fail_reason"]
+
+
+def test_wall_time_exceeded_fails_saying_so_and_keeps_the_log(cluster, tmp_path):
+    prefix = tmp_path / "walltime"
+    done, report = run_reframe(
+        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "MaskRCNNSmoke.time_limit=1m"],
+        prefix,
+        env=cluster["env"],
+    )
+    assert done.returncode != 0
+    (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert case["result"] == "fail"
+    assert "time limit" in case["fail_reason"].lower(), case["fail_reason"]
+    partial = list(prefix.glob("stage/ci-cluster/debug/maskrcnn/MaskRCNNSmoke_*/mlperf_log.txt"))
+    assert partial and '"key": "run_start"' in partial[0].read_text()
+    assert not _squeue(cluster["env"]).strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -85,6 +86,31 @@ def test_bad_recipe_is_refused_before_anything_runs(tree, tmp_path):
     assert not log.exists() or "run_start" not in log.read_text()
 
 
+def test_missing_training_annotations_stop_before_run_start(tree, tmp_path):
+    broken = tmp_path / "coco"
+    shutil.copytree(tree, broken, ignore=shutil.ignore_patterns("instances_train2017.json", "R-50.pkl"))
+    shutil.copy(tree / "models" / "R-50.pkl", broken / "models" / "R-50.pkl")
+    done, summary = _train(broken, tmp_path)
+    assert done.returncode == 2
+    assert f"{broken / 'annotations' / 'instances_train2017.json'} not found" in done.stderr
+    assert summary.hyperparameters and "run_start" not in (tmp_path / "mlperf_log.txt").read_text()
+
+
+def test_malformed_val_annotations_stop_before_run_start(tree, tmp_path):
+    broken = tmp_path / "coco"
+    shutil.copytree(tree, broken)
+    (broken / "annotations" / "instances_val2017.json").write_text('{"images": [{"id": 1}], ')
+    done, _ = _train(broken, tmp_path)
+    assert done.returncode == 2
+    assert "instances_val2017.json: malformed JSON at line 1" in done.stderr
+    assert "run_start" not in (tmp_path / "mlperf_log.txt").read_text()
+
+
+def test_missing_weights_are_named(tree, tmp_path):
+    done, _ = _train(tree, tmp_path, "--weights", str(tmp_path / "R-50.pkl"))
+    assert done.returncode == 2 and f"weight file {tmp_path / 'R-50.pkl'} not found" in done.stderr
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -98,6 +124,7 @@ def test_bad_recipe_is_refused_before_anything_runs(tree, tmp_path):
             "rank 1 exited with -9",
         ),
         ("rank 0: distributed failure on rank 0: Connection closed by peer", "rank 0: distributed failure"),
+        ("error: /coco/annotations/instances_train2017.json not found", "the trainer stopped: /coco/annotations"),
         ("nothing useful", "see the job's output"),
     ],
 )

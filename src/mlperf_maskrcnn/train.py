@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from . import distributed, evaluate, solver
 from . import recipe as recipes
-from .data import CocoDetection, DataError, GroupedEpochSampler, collate
+from .data import CocoDetection, CocoPaths, DataError, GroupedEpochSampler, collate
 from .mlperf_log import MLPerfLog, constants
 from .model import build_model
 from .weights import load_backbone_weights
@@ -123,6 +123,12 @@ def train(options: TrainOptions) -> int:
     log.event(constants.MIN_IMAGE_SIZE, recipe.min_size)
     log.event(constants.MAX_IMAGE_SIZE, recipe.max_size)
 
+    # Fail before run_start on a missing training tree; its annotations are read (and checked)
+    # after run_start, where NVIDIA's v0.7 code builds its training data loader too.
+    train_paths = CocoPaths(Path(options.data), "train")
+    for needed in (train_paths.annotations, train_paths.images):
+        if not needed.exists():
+            raise DataError(f"{needed} not found (training set of {options.data})")
     val_set = CocoDetection(options.data, "val", train=False)
     evaluator = evaluate.AsyncEvaluator(val_set.paths.annotations) if env.rank == 0 else None
     if evaluator is not None:

@@ -61,6 +61,7 @@ TRAIN_FRACTION = 0.87
 
 _SRUN_TASK = re.compile(r"srun: error: (\S+): task (\d+): (.+)")
 _TORCHRUN_RANK = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
+_TRAINER_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
 _RANK_SAYS = re.compile(r"rank (\d+): ((?:distributed failure|runtime error|run aborted).*)")
 
 
@@ -69,6 +70,9 @@ def job_end_reason(text: str) -> str:
     reasons = []
     if "DUE TO TIME LIMIT" in text or "time limit" in text.lower() and "CANCELLED" in text:
         reasons.append("the job's time limit ended it (partial log kept)")
+    errors = _TRAINER_ERROR.findall(text)
+    if errors:
+        reasons.append(f"the trainer stopped: {errors[0].strip()}")
     dead = [f"rank {task} on {node}: {what.strip()}" for node, task, what in _SRUN_TASK.findall(text)]
     dead += [f"rank {rank} exited with {code}" for rank, code in _TORCHRUN_RANK.findall(text)]
     if dead:
@@ -323,7 +327,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         # A damaged log (garbled or truncated records) is never a pass, whatever else it says.
         results = [(not s.problems, "MLPerf log problems: " + "; ".join(s.problems[:3]))]
         if s.status == "incomplete":
+            # Cut off: what ended it is the news; the quality and compliance verdicts would only
+            # repeat that the log is unfinished.
             results.append((False, f"{s.reason}; {self._job_end_hint()}"))
+            return results
         if self.mode == "throughput":
             results.append((s.throughput_iteration is not None, "no training throughput in the log"))
             return results
