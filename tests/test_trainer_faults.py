@@ -106,6 +106,12 @@ def test_malformed_val_annotations_stop_before_run_start(tree, tmp_path):
     assert "run_start" not in (tmp_path / "mlperf_log.txt").read_text()
 
 
+def test_closed_recipe_refuses_another_scale(tree, tmp_path):
+    done, _ = _train(tree, tmp_path, "--recipe", "nvidia_dgx1")
+    assert done.returncode == 2
+    assert "recipe nvidia_dgx1 is for 8 ranks (1 x 8); this job has 1" in done.stderr
+
+
 def test_missing_weights_are_named(tree, tmp_path):
     done, _ = _train(tree, tmp_path, "--weights", str(tmp_path / "R-50.pkl"))
     assert done.returncode == 2 and f"weight file {tmp_path / 'R-50.pkl'} not found" in done.stderr

@@ -73,7 +73,8 @@ def _say(rank: int, text: str) -> None:
 
 
 def train(options: TrainOptions) -> int:
-    """One MLPerf run; returns the process exit code (0 only for a run that met the target)."""
+    """One MLPerf run; returns the process exit code: 0 for a run that met the target (or a
+    throughput run that trained its iterations), 2 for one that did not."""
     env = distributed.detect()
     use_cuda = options.device == "cuda" or (options.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda", env.local_rank) if use_cuda else torch.device("cpu")
@@ -82,6 +83,12 @@ def train(options: TrainOptions) -> int:
     global _LOG
     log = _LOG = MLPerfLog(options.log_file, enabled=env.rank == 0)
     recipe = recipes.load(options.recipe)
+    if recipe.division == "closed" and env.world != recipe.ranks:
+        # The decay steps follow from the global batch: a closed recipe runs only at its scale.
+        raise recipes.RecipeError(
+            f"recipe {recipe.name} is for {recipe.ranks} ranks ({recipe.nodes} x {recipe.gpus_per_node}); "
+            f"this job has {env.world}: choose the recipe for this scale"
+        )
 
     log.event(constants.SUBMISSION_BENCHMARK, constants.MASKRCNN)
     log.event(constants.SUBMISSION_ORG, options.submission_org)
@@ -140,6 +147,8 @@ def train(options: TrainOptions) -> int:
     status, reason = constants.ABORTED, "not started"
     try:
         train_set = CocoDetection(options.data, "train", train=True, min_size=recipe.min_size, max_size=recipe.max_size)
+        if len(train_set) < env.world:
+            raise DataError(f"{len(train_set)} usable training images cannot feed {env.world} ranks")
         log.event(constants.TRAIN_SAMPLES, len(train_set))
         log.event(constants.EVAL_SAMPLES, len(val_set))
         _say(
