@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         default=300.0,
         help="seconds a collective may wait for a peer before the run fails (default 300)",
     )
-    train.add_argument("--cache-cleared", action="store_true", help="the launcher dropped the page cache")
+    train.add_argument(
+        "--cache-cleared", action="store_true", help="the launcher dropped the page cache (or MLPERF_CACHE_CLEARED=1)"
+    )
     train.add_argument("--threads", type=int, help="torch CPU threads per rank")
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     train.add_argument("--platform", help="submission_platform for the log (default: the recipe's)")
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         throughput_iters=args.throughput_iters,
         print_every=args.print_every,
         dist_timeout_s=args.dist_timeout,
-        cache_cleared=args.cache_cleared,
+        cache_cleared=args.cache_cleared or os.environ.get("MLPERF_CACHE_CLEARED") == "1",
         threads=args.threads,
         device=args.device,
         submission_org=args.org,

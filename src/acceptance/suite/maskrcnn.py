@@ -216,7 +216,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         self.job.launcher.options += list(part.extras.get(EXTRA_SRUN_OPTIONS, []))
         clear = part.extras.get(EXTRA_CACHE_CLEAR)
         if clear:
-            self.prerun_cmds = [f"{clear} && echo cache_cleared=1 || echo cache_cleared=0"]
+            # cache_clear is logged true only when the command succeeded (the trainer reads this).
+            self.prerun_cmds = [
+                f"if {clear}; then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"
+            ]
         self.require_account()
 
     def require_account(self):
@@ -257,8 +260,6 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             args += ["--throughput-iters", str(self.throughput_iters)]
         if self.seed >= 0:
             args += ["--seed", str(self.seed)]
-        if self.current_partition.extras.get(EXTRA_CACHE_CLEAR):
-            args += ["--cache-cleared"]
         return shlex.join(args)
 
     def nvidia_command(self, data: str, weights: str) -> str:
