@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,18 @@ def cases_of(report: dict) -> list[dict]:
 def smoke_run(tmp_path_factory):
     """``reframe -C config/tara.py -c checks/ -r`` on the local fallback: the README's main job."""
     prefix = tmp_path_factory.mktemp("smoke-run")
-    # Secret-looking variables in the environment: no report, log or perflog may carry them.
-    done, report = run_reframe(["-r"], prefix, env=SECRETS)
+    (prefix / "home").mkdir()
+    # The README's main command itself, with its outputs redirected into the test's folder, and
+    # secret-looking variables in the environment (no report, log or perflog may carry them).
+    env = dict(os.environ, HOME=str(prefix / "home"), ACCEPTANCE_REPORT_DIR=str(prefix / "reports"), **SECRETS)
+    done = subprocess.run(
+        [str(ROOT / "bin" / "suite"), "--prefix", str(prefix)],
+        capture_output=True, text=True, timeout=1800, env=env, cwd=prefix,
+    )  # fmt: skip
+    reports = sorted((prefix / "reports" / "runs").glob("run-report-*.json"))
+    report = json.loads(reports[-1].read_text()) if reports else None
+    if reports:
+        shutil.copy(reports[-1], prefix / "report.json")
     return {"process": done, "report": report, "prefix": prefix}
 
 

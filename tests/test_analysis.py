@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from acceptance import cli
-from acceptance.mlperf import analysis, compliance, parse, score
+from acceptance.mlperf import analysis, compliance, package, parse, score
 from conftest import NVIDIA_LOGS
 
 DGX1 = NVIDIA_LOGS / "dgx1_ngc20.06_pytorch"
@@ -235,3 +235,33 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
     assert "aborted" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no such file"):
         cli.main(["score", str(tmp_path / "missing.txt")])
+
+
+def test_package_of_dgx1_logs_passes_the_official_package_checker(tmp_path, capsys):
+    code = cli.main(
+        ["package", str(DGX1), "--org", "NVIDIA", "--system", "dgx1_ngc20.06_pytorch",
+         "--system-json", str(DGX1 / "system.json"), "--out", str(tmp_path)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "package checker (training 0.7.0): SUCCESS" in out
+    results = tmp_path / "NVIDIA" / "results" / "dgx1_ngc20.06_pytorch" / "maskrcnn"
+    assert sorted(p.name for p in results.iterdir()) == [f"result_{i}.txt" for i in range(5)]
+    assert (results / "result_0.txt").read_text() == lzma.decompress(logs(DGX1)[0].read_bytes()).decode()
+
+
+def test_package_checker_accepts_one_failed_run_not_two(tmp_path):
+    for failed in (1, 2):
+        folder = tmp_path / f"in{failed}"
+        folder.mkdir()
+        for i in range(5):
+            text = _nvidia_text(i)
+            (folder / f"result_{i}.txt").write_text(_non_converged(text) if i < failed else text)
+        root = package.export(sorted(folder.glob("*.txt")), tmp_path / f"out{failed}", "ThaiSC", "tara_dgx1")
+        description = json.loads((root / "systems" / "tara_dgx1.json").read_text())
+        assert description["division"] == "closed" and description["submitter"] == "ThaiSC"
+        verdict = package.check(root)
+        if failed == 1:  # olympic scoring tolerates one, as the checker says
+            assert verdict.passed and any("1 file does not comply" in m for m in verdict.messages)
+        else:
+            assert not verdict.passed and verdict.messages

@@ -21,6 +21,11 @@ def _case(report, name_part: str, **params) -> dict:
 def test_main_command_passes_on_the_local_fallback(smoke_run):
     done, report = smoke_run["process"], smoke_run["report"]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # bin/suite ends by printing the report it wrote for this run.
+    printed = done.stdout.strip().splitlines()[-1]
+    assert printed.startswith("acceptance report: ")
+    page = printed.split(": ", 1)[1].split(" (summary")[0]
+    assert Path(page).is_file() and Path(page).is_relative_to(smoke_run["prefix"] / "reports")
     cases = cases_of(report)
     results = {(c["name"].split()[0], c.get("num_nodes"), c.get("mode")): c["result"] for c in cases}
     assert results[("MaskRCNNSmoke", 1, "time-to-train")] == "pass"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from acceptance import cli
 from conftest import ROOT, cases_of, run_reframe
 
 pytestmark = pytest.mark.slow
@@ -141,6 +142,11 @@ def test_killed_rank_fails_the_check_naming_it(cluster, tmp_path):
     assert killed["at"] - started < 600 and time.time() - killed["at"] < 180
     assert not _squeue(cluster["env"]).strip()
     assert _rank_process(str(prefix), 0) is None and _rank_process(str(prefix), 1) is None
+    # The reason reaches the committee's report, in the page and in the plain-text summary.
+    assert cli.main(["report", str(prefix / "report.json"), "--out", str(prefix / "acceptance")]) == 0
+    assert "Overall verdict: **FAIL**" in (prefix / "acceptance" / "summary.md").read_text()
+    for name in ("summary.md", "index.html"):
+        assert "rank 2 on n3" in (prefix / "acceptance" / name).read_text()
 
 
 def test_wrong_partition_is_reported_from_sbatch(cluster, tmp_path):

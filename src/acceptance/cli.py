@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import datasets
-from .mlperf import analysis, compliance, score
+from .mlperf import analysis, compliance, package, score
 
 LOG_PATTERNS = ("result_*.txt", "result_*.txt.xz", "result_*.txt.gz", "*.log", "mlperf*.txt")
 
@@ -101,6 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
     p_score.add_argument("--json", action="store_true", help="print every figure as JSON")
     p_score.add_argument("--no-compliance", action="store_true", help="skip the official compliance checker")
+    p_rep = sub.add_parser("report", help="write index.html and summary.md for a run (and/or MLPerf logs)")
+    p_rep.add_argument("run_reports", nargs="*", type=Path, help="ReFrame JSON run report(s)")
+    p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help="MLPerf log files or folders to add")
+    p_rep.add_argument("--out", required=True, type=Path, help="report folder (e.g. reports/<name>)")
+    p_rep.add_argument("--title", default="MLPerf v0.7 Mask R-CNN acceptance report")
+    p_pkg = sub.add_parser("package", help="export logs as an MLPerf result package and check it")
+    p_pkg.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
+    p_pkg.add_argument("--org", required=True, help="submitter (the package's top folder)")
+    p_pkg.add_argument("--system", required=True, help="system name (systems/<system>.json)")
+    p_pkg.add_argument("--system-json", type=Path, help="a full system description to use")
+    p_pkg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system description field")
+    p_pkg.add_argument("--out", required=True, type=Path)
+    p_pkg.add_argument("--no-check", action="store_true", help="skip the official package checker")
     p_data = sub.add_parser("data", help="site data preparation")
     data_sub = p_data.add_subparsers(dest="data_command", required=True)
     p_verify = data_sub.add_parser("verify", help="check a COCO 2017 tree against the manifest")
@@ -108,6 +121,37 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("--manifest", type=Path, help="default: resources/datasets/coco2017.yaml")
     args = parser.parse_args(argv)
 
+    if args.command == "report":
+        if not args.run_reports and not args.logs:
+            parser.error("report needs a ReFrame run report or --logs")
+        from .report import collect, render
+
+        try:
+            data = collect.collect(args.run_reports, args.logs, args.title)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        page, summary = render.write(data, args.out)
+        print(f"report: {page}")
+        print(f"summary: {summary}")
+        return 0
+    if args.command == "package":
+        overrides = dict(item.split("=", 1) for item in args.set)
+        try:
+            root = package.export(
+                collect_logs(args.paths), args.out, args.org, args.system, args.system_json, overrides
+            )
+        except package.PackageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"package: {root}")
+        if args.no_check:
+            return 0
+        verdict = package.check(root)
+        for line in verdict.messages:
+            print(f"  {line}")
+        print(f"package checker (training {compliance.RULESET}): {'SUCCESS' if verdict.passed else 'FAILED'}")
+        return 0 if verdict.passed else 1
     if args.command == "data":
         found = datasets.verify(args.root, args.manifest)
         for line in found.checked:

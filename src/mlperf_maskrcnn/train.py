@@ -106,6 +106,7 @@ def train(options: TrainOptions) -> int:
     log.event(constants.SEED, seed)
     _seed_everything(seed + env.rank)
 
+    _say(env.rank, f"environment: {_environment(use_cuda, env.world)}")
     model = build_model(recipe)
     if options.weights is not None:
         count = load_backbone_weights(model.backbone.body, options.weights)
@@ -351,6 +352,38 @@ class _Loop:
         if met:
             self.best = (bbox, segm, epoch)
         return met
+
+
+def _environment(use_cuda: bool, world: int) -> str:
+    """Software and devices of this run, one line for the report's "system as run"."""
+    import torchvision
+
+    parts = [f"torch={torch.__version__}", f"torchvision={torchvision.__version__}", f"ranks={world}"]
+    if use_cuda:
+        parts += [
+            f"cuda={torch.version.cuda}",
+            f"gpu={torch.cuda.get_device_name(0).replace(' ', '_')}",
+            f"gpus_per_node={torch.cuda.device_count()}",
+            f"driver={_driver_version()}",
+        ]
+    else:
+        parts += ["device=cpu", f"threads={torch.get_num_threads()}"]
+    return " ".join(parts)
+
+
+def _driver_version() -> str:
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return "unknown"
+    done = subprocess.run(
+        ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout.split()[0] if done.returncode == 0 and done.stdout.split() else "unknown"
 
 
 def _is_collective_error(err: BaseException) -> bool:

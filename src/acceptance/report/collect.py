@@ -1,0 +1,149 @@
+"""Gather what a report shows: ReFrame's JSON run reports and the MLPerf logs they point at."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..mlperf import analysis, score
+from ..mlperf.analysis import RunSummary
+
+_ENVIRONMENT = re.compile(r"environment: (.+)$", re.MULTILINE)
+# Checksumming a container image reads it whole: skip images larger than this.
+MAX_IMAGE_BYTES_TO_HASH = 20 * 1024**3
+
+
+@dataclass
+class Criterion:
+    """One test case of a ReFrame run: a criterion of the acceptance, with its verdict."""
+
+    check: str
+    name: str
+    where: str  # system:partition
+    result: str  # pass / fail / skip
+    reason: str
+    perf: dict[str, list] = field(default_factory=dict)  # var -> [value, ref, lower, upper, unit, result]
+    reference_source: str = ""
+    num_nodes: int | None = None
+    mode: str = ""
+    implementation: str = ""
+    recipe: str = ""
+    jobid: str = ""
+    nodelist: list[str] = field(default_factory=list)
+    image: str = ""
+    log_path: str = ""
+    run: RunSummary | None = None
+    environment: str = ""
+
+
+@dataclass
+class ReportData:
+    title: str
+    criteria: list[Criterion] = field(default_factory=list)
+    log_sets: dict[str, list[RunSummary]] = field(default_factory=dict)  # folder -> runs
+    sources: list[str] = field(default_factory=list)  # the files the report was made from
+    session: dict = field(default_factory=dict)
+    suite_commit: str = ""
+    images: dict[str, str] = field(default_factory=dict)  # image path -> sha256 or why not
+
+    def scores(self) -> dict[str, score.Score]:
+        return {folder: score.olympic(runs) for folder, runs in self.log_sets.items()}
+
+
+def _result(case: dict) -> tuple[str, str]:
+    result = case.get("result") or "unknown"
+    if result == "skip":
+        return "skip", case.get("skip_reason") or case.get("fail_reason") or "skipped"
+    if result == "fail":
+        return "fail", f"{case.get('fail_phase')}: {case.get('fail_reason')}"
+    return result, ""
+
+
+def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable ReFrame JSON run report ({err})") from err
+    found = []
+    for run in report.get("runs", []):
+        for case in run.get("testcases", []):
+            if case.get("fixture"):
+                continue
+            result, reason = _result(case)
+            check = case["name"].split()[0]
+            crit = Criterion(
+                check=check,
+                name=case.get("display_name") or case["name"],
+                where=f"{case.get('system')}:{case.get('partition')}",
+                result=result,
+                reason=reason,
+                perf=case.get("perfvalues") or {},
+                reference_source=case.get("reference_source", ""),
+                num_nodes=case.get("num_nodes"),
+                mode=case.get("mode", ""),
+                implementation=case.get("implementation", ""),
+                recipe=case.get("recipe", ""),
+                jobid=str(case.get("jobid") or ""),
+                nodelist=list(case.get("job_nodelist") or []),
+                image=case.get("image", "") or "",
+            )
+            if check.startswith("MaskRCNN") and result != "skip":
+                _attach_log(crit, case)
+            found.append(crit)
+    return found, report.get("session_info", {})
+
+
+def _attach_log(crit: Criterion, case: dict) -> None:
+    name = "mlperf_log.txt" if case.get("implementation") == "bundled" else case.get("job_stdout", "rfm_job.out")
+    for folder in (case.get("outputdir"), case.get("stagedir")):
+        if folder and (Path(folder) / name).is_file():
+            crit.log_path = str(Path(folder) / name)
+            crit.run = analysis.summarize(crit.log_path)
+            match = _ENVIRONMENT.search(Path(crit.log_path).read_text(errors="replace"))
+            crit.environment = match.group(1) if match else ""
+            return
+
+
+def image_checksum(path: str) -> str:
+    image = Path(path)
+    if not image.is_file():
+        return "not found on the report host"
+    if image.stat().st_size > MAX_IMAGE_BYTES_TO_HASH:
+        return f"not hashed ({image.stat().st_size / 1e9:.1f} GB)"
+    digest = hashlib.sha256()
+    with image.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def suite_commit() -> str:
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    if done.returncode != 0:
+        return "unknown (not a git checkout)"
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return done.stdout.strip() + (" (with local changes)" if dirty else "")
+
+
+def collect(run_reports: list[Path], log_paths: list[Path], title: str) -> ReportData:
+    from ..cli import collect_logs
+
+    data = ReportData(title=title, suite_commit=suite_commit())
+    for path in run_reports:
+        criteria, session = criteria_from_run_report(path)
+        data.criteria.extend(criteria)
+        data.session = data.session or session
+        data.sources.append(str(path))
+    for log in collect_logs(log_paths) if log_paths else []:
+        data.log_sets.setdefault(str(log.parent), []).append(analysis.summarize(log))
+        data.sources.append(str(log))
+    for crit in data.criteria:
+        if crit.image and crit.image not in data.images:
+            data.images[crit.image] = image_checksum(crit.image)
+    return data
