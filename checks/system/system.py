@@ -7,7 +7,15 @@ resources/references/system.yaml.
 import reframe as rfm
 from reframe.core.builtins import fixture
 
-from acceptance.suite.constants import FEATURE_COCO, FEATURE_CONTAINERS, FEATURE_GPU, FEATURE_SYNTHETIC, TAG_SMOKE
+from acceptance.suite.constants import (
+    FEATURE_COCO,
+    FEATURE_CONTAINERS,
+    FEATURE_GPU,
+    FEATURE_SYNTHETIC,
+    TAG_ACCEPTANCE,
+    TAG_SMOKE,
+    TAG_SYSTEM,
+)
 from acceptance.suite.synthetic import SyntheticCoco
 from acceptance.suite.system_checks import AllreduceBandwidth, CocoManifest, ContainerStarts, GpusVisible, LoaderRate
 
@@ -20,7 +28,7 @@ class GpusVisibleCheck(GpusVisible):
 @rfm.simple_test
 class AllreduceCheck(AllreduceBandwidth):
     valid_systems = ["*"]
-    tags = {"system", "acceptance", TAG_SMOKE}
+    tags = {TAG_SYSTEM, TAG_ACCEPTANCE, TAG_SMOKE}
 
 
 @rfm.simple_test
@@ -45,7 +53,7 @@ class LoaderRateSmoke(LoaderRate):
     valid_systems = [f"+{FEATURE_SYNTHETIC}"]
     synthetic = fixture(SyntheticCoco, scope="session")
     images = 32
-    tags = {"system", TAG_SMOKE}
+    tags = {TAG_SYSTEM, TAG_SMOKE}
 
     def default_data_dir(self) -> str:
         return self.synthetic.root

@@ -39,8 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     train.add_argument("--platform", help="submission_platform for the log (default: the recipe's)")
     train.add_argument("--org", default="ThaiSC", help="submission_org for the log")
-    train.add_argument("--fault-exit-rank", type=int, help=argparse.SUPPRESS)
-    train.add_argument("--fault-iter", type=int, default=0, help=argparse.SUPPRESS)
     train.add_argument("--fault-nan-iter", type=int, help=argparse.SUPPRESS)
 
     synth = sub.add_parser("synth", help="write a SYNTHETIC COCO-2017-shaped tree and R-50.pkl")
@@ -98,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         submission_org=args.org,
         submission_platform=args.platform,
-        fault_kill_rank=args.fault_exit_rank,
-        fault_iter=args.fault_iter,
         fault_nan_iter=args.fault_nan_iter,
     )
     try:

@@ -6,7 +6,6 @@ harness can read recipes (to pick one for a scale, to print it in a report) with
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -85,10 +84,6 @@ class Recipe:
     @property
     def global_batch(self) -> int:
         return self.ranks * self.images_per_gpu
-
-    def iterations_per_epoch(self, train_images: int) -> int:
-        """Iterations in one epoch: each training image once, the last batch partial."""
-        return math.ceil(train_images / self.global_batch)
 
     def lr_at(self, iteration: int) -> float:
         """Learning rate of the weight parameter group at a 1-based iteration.

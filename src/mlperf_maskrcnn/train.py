@@ -44,8 +44,6 @@ class TrainOptions:
     submission_org: str = "ThaiSC"
     submission_platform: str | None = None
     submission_status: str = "onprem"
-    fault_kill_rank: int | None = None  # fault injection for tests: this rank exits at fault_iter
-    fault_iter: int = 0
     fault_nan_iter: int | None = None  # fault injection for tests: the loss becomes NaN here
 
 
@@ -259,9 +257,6 @@ class _Loop:
         images = [img.to(self.device, non_blocking=True) for img in images]
         targets = [{k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
         lr = solver.set_lr(self.optimizer, self.recipe, self.iteration)
-        if self.options.fault_kill_rank == self.env.rank and self.iteration == self.options.fault_iter:
-            print(f"rank {self.env.rank}: fault injection: exiting at iteration {self.iteration}", flush=True)
-            os._exit(9)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
             losses = self.ddp(images, targets)
         names = sorted(losses)
