@@ -22,16 +22,17 @@ BIN = Path(sys.executable).parent
 
 
 def run_reframe(
-    args: list[str], prefix: Path, env: dict | None = None, timeout: int = 1800
+    args: list[str], prefix: Path, env: dict | None = None, timeout: int = 1800, checks: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
-    """Run the real ReFrame on this project's config and checks; return the process and its JSON report."""
+    """Run the real ReFrame on this project's config and checks (or ``checks``); return the process
+    and its JSON report."""
     report = prefix / "report.json"
     command = [
         str(BIN / "reframe"),
         "-C",
         str(ROOT / "config" / "tara.py"),
         "-c",
-        str(ROOT / "checks"),
+        str(checks or ROOT / "checks"),
         "--prefix",
         str(prefix),
         "--report-file",

@@ -233,8 +233,8 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
     bad = _write(tmp_path, "result_0.txt", _non_converged(_nvidia_text()))
     assert cli.main(["score", str(bad), "--no-compliance"]) == 1
     assert "aborted" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="no such file"):
-        cli.main(["score", str(tmp_path / "missing.txt")])
+    assert cli.main(["score", str(tmp_path / "missing.txt")]) == 2
+    assert f"{tmp_path / 'missing.txt'}: no such file or folder" in capsys.readouterr().err
 
 
 def test_package_of_dgx1_logs_passes_the_official_package_checker(tmp_path, capsys):

@@ -11,25 +11,7 @@ import sys
 from pathlib import Path
 
 from . import datasets
-from .mlperf import analysis, compliance, package, score
-
-LOG_PATTERNS = ("result_*.txt", "result_*.txt.xz", "result_*.txt.gz", "*.log", "mlperf*.txt")
-
-
-def collect_logs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expand to their result/MLPerf log files, sorted."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            matches = sorted({m for pattern in LOG_PATTERNS for m in path.glob(pattern)})
-            if not matches:
-                raise SystemExit(f"error: no MLPerf logs (result_*.txt[.xz|.gz], *.log) in folder {path}")
-            found.extend(matches)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise SystemExit(f"error: {path}: no such file or folder")
-    return found
+from .mlperf import analysis, compliance, package, parse, score
 
 
 def score_logs(paths: list[Path], run_compliance: bool = True) -> dict:
@@ -120,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("root", type=Path)
     p_verify.add_argument("--manifest", type=Path, help="default: resources/datasets/coco2017.yaml")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "report":
         if not args.run_reports and not args.logs:
             parser.error("report needs a ReFrame run report or --logs")
@@ -139,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = dict(item.split("=", 1) for item in args.set)
         try:
             root = package.export(
-                collect_logs(args.paths), args.out, args.org, args.system, args.system_json, overrides
+                parse.collect_logs(args.paths), args.out, args.org, args.system, args.system_json, overrides
             )
         except package.PackageError as err:
             print(f"error: {err}", file=sys.stderr)
@@ -162,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verdict: {'OK' if found.ok else 'FAILED'}")
         return 0 if found.ok else 1
     if args.command == "score":
-        report = score_logs(collect_logs(args.paths), run_compliance=not args.no_compliance)
+        report = score_logs(parse.collect_logs(args.paths), run_compliance=not args.no_compliance)
         print(json.dumps(report, indent=2) if args.json else render_table(report))
         all_ok = all(r["converged"] and (r["compliance"] is None or r["compliance"]["passed"]) for r in report["runs"])
         return 0 if all_ok else 1

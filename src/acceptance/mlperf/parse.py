@@ -143,3 +143,22 @@ def _read_iteration(result: ParsedLog, text: str) -> None:
     match = _BUNDLED_ITER.search(text)
     if match:
         result.iteration_rates.append((int(match.group(1)), float(match.group(2))))
+
+
+LOG_PATTERNS = ("result_*.txt", "result_*.txt.xz", "result_*.txt.gz", "*.log", "mlperf*.txt")
+
+
+def collect_logs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expand to their result/MLPerf log files, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            matches = sorted({m for pattern in LOG_PATTERNS for m in path.glob(pattern)})
+            if not matches:
+                raise ValueError(f"no MLPerf logs (result_*.txt[.xz|.gz], *.log) in folder {path}")
+            found.extend(matches)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValueError(f"{path}: no such file or folder")
+    return found

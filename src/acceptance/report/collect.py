@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..mlperf import analysis, score
+from .. import containers
+from ..mlperf import analysis, parse, score
 from ..mlperf.analysis import RunSummary
 
 _ENVIRONMENT = re.compile(r"environment: (.+)$", re.MULTILINE)
-# Checksumming a container image reads it whole: skip images larger than this.
-MAX_IMAGE_BYTES_TO_HASH = 20 * 1024**3
 
 
 @dataclass
@@ -35,6 +33,7 @@ class Criterion:
     jobid: str = ""
     nodelist: list[str] = field(default_factory=list)
     image: str = ""
+    image_digest: str = ""  # recorded when the check was set up
     log_path: str = ""
     run: RunSummary | None = None
     environment: str = ""
@@ -90,6 +89,7 @@ def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
                 jobid=str(case.get("jobid") or ""),
                 nodelist=list(case.get("job_nodelist") or []),
                 image=case.get("image", "") or "",
+                image_digest=case.get("image_digest", "") or "",
             )
             if check.startswith("MaskRCNN") and result != "skip":
                 _attach_log(crit, case)
@@ -108,19 +108,6 @@ def _attach_log(crit: Criterion, case: dict) -> None:
             return
 
 
-def image_checksum(path: str) -> str:
-    image = Path(path)
-    if not image.is_file():
-        return "not found on the report host"
-    if image.stat().st_size > MAX_IMAGE_BYTES_TO_HASH:
-        return f"not hashed ({image.stat().st_size / 1e9:.1f} GB)"
-    digest = hashlib.sha256()
-    with image.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
-
-
 def suite_commit() -> str:
     root = Path(__file__).resolve().parents[3]
     done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
@@ -132,18 +119,19 @@ def suite_commit() -> str:
 
 
 def collect(run_reports: list[Path], log_paths: list[Path], title: str) -> ReportData:
-    from ..cli import collect_logs
-
     data = ReportData(title=title, suite_commit=suite_commit())
     for path in run_reports:
         criteria, session = criteria_from_run_report(path)
         data.criteria.extend(criteria)
         data.session = data.session or session
         data.sources.append(str(path))
-    for log in collect_logs(log_paths) if log_paths else []:
+    for log in parse.collect_logs(log_paths) if log_paths else []:
         data.log_sets.setdefault(str(log.parent), []).append(analysis.summarize(log))
         data.sources.append(str(log))
     for crit in data.criteria:
         if crit.image and crit.image not in data.images:
-            data.images[crit.image] = image_checksum(crit.image)
+            # The digest the run recorded; else the image as it is now, if this host sees it.
+            data.images[crit.image] = (
+                crit.image_digest or containers.digest(crit.image) or "not found on the report host"
+            )
     return data

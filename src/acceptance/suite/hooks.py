@@ -70,3 +70,38 @@ def site_value(partition, environ, key: str, override: str = "") -> str:
         return override
     value = partition.extras.get(key) or (environ.extras.get(key) if environ is not None else None)
     return str(value) if value else ""
+
+
+def gpu_core_masks(partition, layout: Layout) -> tuple[list[str], str]:
+    """One CPU mask per local rank (srun ``--cpu-bind=mask_cpu:``): each GPU's rank gets an equal
+    share of the physical cores of the socket the GPU hangs off, with their hyperthread siblings,
+    as NVIDIA's launchers bind (DGX-1: 5 cores per GPU). Returns ([], why) where it cannot.
+
+    Assumed (check with ``lscpu -e`` and ``nvidia-smi topo -m`` on site): GPUs split evenly over
+    the sockets in index order, and Linux numbers the physical cores socket by socket with the
+    hyperthread siblings after all physical cores.
+    """
+    proc = partition.processor
+    if not layout.gpus_per_node:
+        return [], "no GPUs: CPU ranks share the node's cores through their thread count"
+    if not (proc.num_cpus and proc.num_sockets and proc.num_cpus_per_core):
+        return [], f"{partition.fullname} does not describe its processor (num_cpus, num_sockets, num_cpus_per_core)"
+    physical = proc.num_cpus // proc.num_cpus_per_core
+    per_socket = physical // proc.num_sockets
+    gpus = layout.gpus_per_node
+    if gpus % proc.num_sockets:
+        return [], f"{gpus} GPUs do not split evenly over {proc.num_sockets} sockets"
+    gpus_per_socket = gpus // proc.num_sockets
+    share = per_socket // gpus_per_socket
+    if share < 1:
+        return [], f"fewer cores ({per_socket} per socket) than GPUs ({gpus_per_socket} per socket)"
+    masks = []
+    for rank in range(gpus):
+        socket, slot = divmod(rank, gpus_per_socket)
+        first = socket * per_socket + slot * share
+        bits = 0
+        for core in range(first, first + share):
+            for thread in range(proc.num_cpus_per_core):
+                bits |= 1 << (core + thread * physical)
+        masks.append(hex(bits))
+    return masks, ""

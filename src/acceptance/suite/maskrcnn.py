@@ -33,7 +33,8 @@ import reframe.utility.typecheck as typ
 from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
 from reframe.core.exceptions import ReframeError
 
-from ..mlperf import analysis, compliance
+from .. import containers
+from ..mlperf import analysis, compliance, records
 from . import hooks, references
 from .base import ExplainedSkip
 from .constants import (
@@ -53,6 +54,11 @@ from .constants import (
 )
 
 CONTAINER_DATA = "/coco"
+# NVIDIA's dbcluster paths catalog reads the data set under /data, its weights under /coco: the
+# site's own run binds the tree at both (systems.md).
+NVIDIA_DATA_ROOTS = ("/coco", "/data")
+NVIDIA_WORKSPACE = "/workspace/object_detection"
+MASTER_PORT = 29500
 LOG_NAME = "mlperf_log.txt"
 # Training is 85-89% of time-to-train in NVIDIA's v0.7 runs (benchmark.md); the projection of a
 # throughput run uses the middle of that range.
@@ -63,6 +69,23 @@ _SRUN_TASK = re.compile(r"srun: error: (\S+): task (\d+): (.+)")
 _TORCHRUN_RANK = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 _TRAINER_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
 _RANK_SAYS = re.compile(r"rank (\d+): ((?:distributed failure|runtime error|run aborted).*)")
+
+
+def nvidia_checkout_problem(checkout: str) -> str:
+    """Why ``checkout`` cannot run NVIDIA's trainer ('' when it can): missing, or not built."""
+    root = Path(checkout)
+    if not (root / "tools" / "train_mlperf.py").is_file():
+        return (
+            f"{checkout} is not NVIDIA's v0.7 maskrcnn checkout (no tools/train_mlperf.py): clone "
+            "mlcommons/training_results_v0.7 and point at NVIDIA/benchmarks/maskrcnn/implementations/pytorch"
+        )
+    if not any((root / "maskrcnn_benchmark").glob("_C*.so")):
+        return (
+            f"{checkout} is not built (no maskrcnn_benchmark/_C*.so): build it in its image, "
+            f"singularity exec --nv IMAGE bash -c 'cd {checkout} && python setup.py build_ext --inplace' "
+            "(README, 'The NVIDIA v0.7 path')"
+        )
+    return ""
 
 
 def job_end_reason(text: str) -> str:
@@ -114,6 +137,14 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     seed = variable(int, value=-1)
     #: where the reference bounds come from (set from resources/references; logged)
     reference_source = variable(str, value="")
+    #: bind each GPU's rank to its share of the cores of the GPU's socket (srun --cpu-bind)
+    cpu_bind = variable(typ.Bool, value=True)
+    #: the srun binding used, or why there is none (set in setup; logged)
+    binding = variable(str, value="")
+    #: sha256 of the container image (set in setup; logged, shown in the report)
+    image_digest = variable(str, value="")
+    #: submission_org in the log
+    org = variable(str, value="ThaiSC")
 
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
     # The MLPerf log is the run's result: keep it in the output folder with the job's files.
@@ -171,14 +202,15 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
                     "-S nvidia_checkout=PATH (NVIDIA/benchmarks/maskrcnn/implementations/pytorch of "
                     "mlcommons/training_results_v0.7, built in the NGC 20.06 image)"
                 )
-            if not (Path(self.nvidia_checkout) / "tools" / "train_mlperf.py").is_file():
-                self.skip_because(
-                    f"{self.nvidia_checkout} is not NVIDIA's maskrcnn checkout (no tools/train_mlperf.py)"
-                )
+            why = nvidia_checkout_problem(self.nvidia_checkout)
+            if why:
+                self.skip_because(why)
             if not self.image:
                 self.skip_because(
                     f"the NVIDIA path needs its image: set extras '{EXTRA_IMAGE_NVIDIA}' or -S image=PATH"
                 )
+        if self.image:
+            self.image_digest = containers.digest(self.image)
 
     def default_data_dir(self) -> str:
         """Subclasses with a synthetic fixture return its folder."""
@@ -202,25 +234,75 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         if self.implementation == "bundled":
             command = self.bundled_command(data, weights)
         else:
-            command = self.nvidia_command(data, weights)
+            command = self.nvidia_command(weights)
         if self.image:
+            roots = NVIDIA_DATA_ROOTS if self.implementation == "nvidia-v0.7" else (CONTAINER_DATA,)
             self.container_platform.image = self.image
             # Data read-only into the container; results only in the stage folder (/rfm_workdir).
-            self.container_platform.mount_points = [(self.data_dir, f"{CONTAINER_DATA}:ro")]
+            self.container_platform.mount_points = containers.data_mounts(self.data_dir, roots)
             if self.nvidia_checkout:
-                self.container_platform.mount_points.append((self.nvidia_checkout, "/workspace/object_detection:ro"))
+                self.container_platform.mount_points.append((self.nvidia_checkout, f"{NVIDIA_WORKSPACE}:ro"))
             self.container_platform.with_cuda = self.layout.gpus_per_node > 0
             self.container_platform.command = command
         else:
             self.executable = command
         self.job.launcher.options += list(part.extras.get(EXTRA_SRUN_OPTIONS, []))
-        clear = part.extras.get(EXTRA_CACHE_CLEAR)
-        if clear:
-            # cache_clear is logged true only when the command succeeded (the trainer reads this).
-            self.prerun_cmds = [
-                f"if {clear}; then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"
-            ]
+        self.job.launcher.options += self.binding_options()
+        self.prerun_cmds = self.cache_clear_commands()
+        if self.implementation == "nvidia-v0.7":
+            self.prerun_cmds += self.nvidia_prologue()
         self.require_account()
+
+    def binding_options(self) -> list[str]:
+        """srun's per-rank core masks on GPU nodes (see hooks.gpu_core_masks)."""
+        if not self.cpu_bind:
+            self.binding = "off (-S cpu_bind=false)"
+            return []
+        masks, why = hooks.gpu_core_masks(self.current_partition, self.layout)
+        if not masks or not self.uses_srun():
+            self.binding = why or "none: the launcher is not srun"
+            return []
+        self.binding = "mask_cpu:" + ",".join(masks)
+        return [f"--cpu-bind=verbose,{self.binding}"]
+
+    def uses_srun(self) -> bool:
+        return self.current_partition.launcher_type.registered_name == "srun"
+
+    def cache_clear_commands(self) -> list[str]:
+        """Drop the page cache on every node before the timed run where the site allows it;
+        ``cache_clear`` is logged true only when that succeeded (MLPERF_CACHE_CLEARED)."""
+        clear = self.current_partition.extras.get(EXTRA_CACHE_CLEAR)
+        if not clear:
+            return []
+        run = shlex.quote(clear)
+        if self.uses_srun():
+            run = f"srun --ntasks={self.num_nodes} --ntasks-per-node=1 sh -c {run}"
+        else:
+            run = f"sh -c {run}"
+        return [f"if {run}; then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"]
+
+    def nvidia_prologue(self) -> list[str]:
+        """What NVIDIA's run.sub does around its trainer: the submission and cache_clear records
+        (its trainer logs neither) and the rendezvous on the job's first node."""
+        lines = [
+            records.shell_event("submission_benchmark", "maskrcnn"),
+            records.shell_event("submission_org", self.org),
+            records.shell_event("submission_division", "closed"),
+            records.shell_event("submission_status", "onprem"),
+            records.shell_event("submission_platform", self.platform_name()),
+            records.shell_event("cache_clear", records.CACHE_CLEARED),
+        ]
+        if self.uses_srun():
+            lines.append('export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"')
+        else:
+            lines.append("export MASTER_ADDR=127.0.0.1")
+        lines.append(f"export MASTER_PORT={MASTER_PORT}")
+        return lines
+
+    def platform_name(self) -> str:
+        devices = self.current_partition.select_devices("gpu")
+        model = devices[0].model if devices and getattr(devices[0], "model", None) else "CPU"
+        return f"{self.num_nodes}x{self.current_partition.fullname} ({self.layout.tasks_per_node}x {model})"
 
     def require_account(self):
         var = self.current_partition.extras.get(EXTRA_ACCOUNT_ENV)
@@ -262,11 +344,13 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             args += ["--seed", str(self.seed)]
         return shlex.join(args)
 
-    def nvidia_command(self, data: str, weights: str) -> str:
+    def nvidia_command(self, weights: str) -> str:
+        """NVIDIA's trainer as its Slurm scripts start it: one task per GPU, rank and world from
+        Slurm, its configuration's hyperparameters, fp16, the dbcluster paths catalog."""
         from mlperf_maskrcnn import recipe as recipes  # torch-free module
 
         r = recipes.load(self.recipe)
-        extra = [
+        hyper = [
             "SOLVER.BASE_LR",
             str(r.base_lr),
             "SOLVER.MAX_ITER",
@@ -288,23 +372,30 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             "NHWC",
             "True",
         ]
-        args = [
+        trainer = [
             "python",
             "-u",
-            "/workspace/object_detection/tools/train_mlperf.py",
+            f"{NVIDIA_WORKSPACE}/tools/train_mlperf.py",
+            "--local_rank",
+            "__LOCAL_RANK__",
             "--config-file",
-            "/workspace/object_detection/configs/e2e_mask_rcnn_R_50_FPN_1x.yaml",
+            f"{NVIDIA_WORKSPACE}/configs/e2e_mask_rcnn_R_50_FPN_1x.yaml",
             "DTYPE",
             "float16",
             "PATHS_CATALOG",
-            "/workspace/object_detection/maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
+            f"{NVIDIA_WORKSPACE}/maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
             "MODEL.WEIGHT",
             weights,
             "DISABLE_REDUCED_LOGGING",
             "True",
-            *extra,
+            *hyper,
         ]
-        return shlex.join(args)
+        # Each task reads its own rank from Slurm, so the variables expand inside the task.
+        inner = (
+            'export WORLD_SIZE="${SLURM_NTASKS:-1}" RANK="${SLURM_PROCID:-0}" LOCAL_RANK="${SLURM_LOCALID:-0}"'
+            f" PYTHONPATH={NVIDIA_WORKSPACE}; exec " + shlex.join(trainer).replace("__LOCAL_RANK__", '"$LOCAL_RANK"')
+        )
+        return shlex.join(["bash", "-c", inner])
 
     # ---- judging: only from the MLPerf log ---------------------------------------------------------
     @property

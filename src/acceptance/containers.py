@@ -1,0 +1,62 @@
+"""Container facts the harness needs: an image's digest and the read-only data binds."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+# (path, size, mtime_ns) -> digest: a session hashes each image once, however many checks use it.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def digest(image: str | Path) -> str:
+    """``sha256:<hex>`` of an image file. A ``<image>.sha256`` written when the image was built
+    (README, 'Containers') is used when it is newer than the image: hashing a 10 GB image on a
+    parallel file system takes a minute. Folders (sandboxes) and registry names get ''."""
+    path = Path(image)
+    if not path.is_file():
+        return ""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file() and sidecar.stat().st_mtime_ns >= stat.st_mtime_ns:
+        words = sidecar.read_text().split()
+        if words and len(words[0]) == 64:
+            _DIGESTS[key] = f"sha256:{words[0]}"
+            return _DIGESTS[key]
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 24):
+            hasher.update(block)
+    _DIGESTS[key] = f"sha256:{hasher.hexdigest()}"
+    return _DIGESTS[key]
+
+
+def data_mounts(data_dir: str | Path, roots: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Read-only binds of a data tree at each container root. Entries of the tree that are
+    symbolic links to elsewhere (``acceptance data layout`` across file systems) would dangle in
+    the container, so their targets are bound at the link's place as well."""
+    data_dir = Path(data_dir)
+    mounts = [(str(data_dir), f"{root}:ro") for root in roots]
+    resolved_root = data_dir.resolve()
+    for link in _links(data_dir):
+        target = link.resolve()
+        if target.exists() and not target.is_relative_to(resolved_root):
+            rel = link.relative_to(data_dir).as_posix()
+            mounts += [(str(target), f"{root}/{rel}:ro") for root in roots]
+    return mounts
+
+
+def _links(data_dir: Path) -> list[Path]:
+    """Symbolic links at the top of the tree and one level down (annotations/, models/)."""
+    found = []
+    if not data_dir.is_dir():
+        return found
+    for entry in sorted(data_dir.iterdir()):
+        if entry.is_symlink():
+            found.append(entry)
+        elif entry.is_dir() and entry.name in ("annotations", "models"):
+            found += [e for e in sorted(entry.iterdir()) if e.is_symlink()]
+    return found

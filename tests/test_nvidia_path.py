@@ -1,0 +1,301 @@
+"""The NVIDIA v0.7 path and the container binds: job scripts from real ReFrame dry runs on TARA's
+dgx partition and LANTA, and NVIDIA's published logs judged by the check's own functions.
+
+There is no GPU, Singularity, NGC image or NVIDIA build here: the image and the checkout's build
+product are STUB files (named so) that only need to exist for the set-up to pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+import re
+import statistics
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from acceptance import containers
+from acceptance.mlperf import analysis, parse, records
+from conftest import NVIDIA_LOGS, ROOT, cases_of, run_reframe
+
+pytestmark = pytest.mark.slow
+
+DGX1 = "dgx1_ngc20.06_pytorch"
+A100X4 = "dgxa100_n4_ngc20.06_pytorch"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """TARA/LANTA site facts pointing at placeholder files."""
+    coco = tmp_path / "coco"
+    (coco / "models").mkdir(parents=True)
+    checkout = tmp_path / "training_results_v0.7" / "pytorch"
+    (checkout / "tools").mkdir(parents=True)
+    (checkout / "tools" / "train_mlperf.py").write_text("# STUB: NVIDIA's trainer is not here\n")
+    (checkout / "maskrcnn_benchmark").mkdir()
+    (checkout / "maskrcnn_benchmark" / "_C.cpython-36m-x86_64-linux-gnu.so").write_text("STUB build product\n")
+    images = {}
+    for name in ("bundled", "nvidia"):
+        images[name] = tmp_path / f"{name}.sif"
+        images[name].write_text(f"STUB: stands in for the {name} Singularity image\n")
+    env = {
+        "ACCEPTANCE_MODULES_SYSTEM": "nomod",
+        "ACCEPTANCE_ACCOUNT": "proj0001",
+        "ACCEPTANCE_COCO_DIR": str(coco),
+        "ACCEPTANCE_IMAGE_BUNDLED": str(images["bundled"]),
+        "ACCEPTANCE_IMAGE_NVIDIA": str(images["nvidia"]),
+        "ACCEPTANCE_NVIDIA_CHECKOUT": str(checkout),
+    }
+    return {"env": env, "coco": coco, "checkout": checkout, "images": images}
+
+
+def _scripts(prefix: Path, system: str, partition: str, nodes: int) -> dict[str, str]:
+    """implementation -> the time-to-train job script for ``nodes`` nodes."""
+    found = {}
+    for path in prefix.glob(f"stage/{system}/{partition}/maskrcnn/MaskRCNNBenchmark_*/rfm_job.sh"):
+        text = path.read_text()
+        if f"--nodes={nodes}\n" not in text or "--throughput-iters" in text or "SOLVER.MAX_ITER 200 " in text:
+            continue
+        found["nvidia-v0.7" if "train_mlperf.py" in text else "bundled"] = text
+    return found
+
+
+def _masks(script: str) -> list[int]:
+    match = re.search(r"--cpu-bind=verbose,mask_cpu:(\S+)", script)
+    assert match, script
+    return [int(m, 16) for m in match.group(1).split(",")]
+
+
+def _cores(mask: int) -> list[int]:
+    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
+
+
+def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
+    prefix = tmp_path / "dgx"
+    done, report = run_reframe(["--system", "tara:dgx", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, site["env"])
+    assert done.returncode == 0, done.stdout[-3000:]
+    scripts = _scripts(prefix, "tara", "dgx", 1)
+    assert set(scripts) == {"bundled", "nvidia-v0.7"}
+    coco, checkout = site["coco"], site["checkout"]
+    for impl, script in scripts.items():
+        # One task per GPU on the one DGX-1 node, whole node, account and partition.
+        for line in ("#SBATCH --ntasks=8", "#SBATCH --ntasks-per-node=8", "#SBATCH --exclusive", "#SBATCH -p dgx",
+                     "#SBATCH -A proj0001", "#SBATCH --gres=gpu:8"):  # fmt: skip
+            assert line in script, (impl, line)
+        assert "srun --cpu-bind=verbose,mask_cpu:" in script and "singularity exec" in script
+        assert " --nv " in script and f'-B"{coco}:/coco:ro"' in script
+        # DGX-1: 2 sockets x 20 cores, hyperthreads; each GPU's rank gets 5 cores of its socket
+        # and their siblings, no core shared.
+        masks = _masks(script)
+        assert len(masks) == 8
+        assert _cores(masks[0]) == [0, 1, 2, 3, 4, 40, 41, 42, 43, 44]
+        assert _cores(masks[4]) == [20, 21, 22, 23, 24, 60, 61, 62, 63, 64]
+        assert sum(len(_cores(m)) for m in masks) == 80 and len(set().union(*map(_cores, masks))) == 80
+    bundled, nvidia = scripts["bundled"], scripts["nvidia-v0.7"]
+    assert str(site["images"]["bundled"]) in bundled and "--recipe nvidia_dgx1" in bundled
+    assert str(site["images"]["nvidia"]) in nvidia
+    # NVIDIA's trainer: checkout and data read-only, rank/world from Slurm inside each task,
+    # the rendezvous on the first node, the DGX-1 configuration's hyperparameters.
+    assert f'-B"{checkout}:/workspace/object_detection:ro"' in nvidia and f'-B"{coco}:/data:ro"' in nvidia
+    assert 'RANK="${SLURM_PROCID:-0}"' in nvidia and 'WORLD_SIZE="${SLURM_NTASKS:-1}"' in nvidia
+    assert '--local_rank "$LOCAL_RANK"' in nvidia
+    assert 'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"' in nvidia
+    for pair in ("DTYPE float16", "SOLVER.BASE_LR 0.06", "SOLVER.MAX_ITER 80000", "SOLVER.IMS_PER_BATCH 48",
+                 "SOLVER.WARMUP_ITERS 625", "TEST.IMS_PER_BATCH 8", "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN 6000",
+                 "MODEL.WEIGHT /coco/models/R-50.pkl"):  # fmt: skip
+        assert pair in nvidia, pair
+    assert "(24000, 32000)" in nvidia
+    # The records NVIDIA's scripts log outside the trainer come before it.
+    assert nvidia.index('"key": "cache_clear"') < nvidia.index("srun ")
+    assert nvidia.index('"key": "submission_platform"') < nvidia.index("srun ")
+    # Every run's record carries the image digest.
+    digests = {c["implementation"]: c["image_digest"] for c in cases_of(report) if c.get("num_nodes") == 1}
+    for impl, name in (("bundled", "bundled"), ("nvidia-v0.7", "nvidia")):
+        want = hashlib.sha256(site["images"][name].read_bytes()).hexdigest()
+        assert digests[impl] == f"sha256:{want}"
+
+
+def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):
+    prefix = tmp_path / "lanta"
+    done, _ = run_reframe(["--system", "lanta:gpu", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, site["env"])
+    assert done.returncode == 0, done.stdout[-3000:]
+    scripts = _scripts(prefix, "lanta", "gpu", 4)
+    assert set(scripts) == {"bundled", "nvidia-v0.7"}
+    for impl, script in scripts.items():
+        for line in ("#SBATCH --ntasks=16", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+                     "--network=job_vni,single_node_vni"):  # fmt: skip
+            assert line in script, (impl, line)
+        assert "apptainer exec" in script and " --nv " in script
+        assert f'-B"{site["coco"]}:/coco:ro"' in script
+        # One EPYC 7713 (64 cores, no SMT): 16 cores per A100.
+        assert [_cores(m) for m in _masks(script)] == [list(range(i * 16, i * 16 + 16)) for i in range(4)]
+    assert "--recipe lanta_4x4" in scripts["bundled"]
+    nvidia = scripts["nvidia-v0.7"]
+    assert "SOLVER.IMS_PER_BATCH 96" in nvidia
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("missing", "is not NVIDIA's v0.7 maskrcnn checkout (no tools/train_mlperf.py)"),
+        ("unbuilt", "is not built (no maskrcnn_benchmark/_C*.so): build it in its image"),
+    ],
+)
+def test_missing_or_unbuilt_checkout_skips_saying_what_to_do(tmp_path, site, damage, reason):
+    if damage == "missing":
+        (site["checkout"] / "tools" / "train_mlperf.py").unlink()
+    else:
+        next((site["checkout"] / "maskrcnn_benchmark").glob("_C*.so")).unlink()
+    done, report = run_reframe(
+        ["--system", "tara:dgx", "--dry-run", "-n", "MaskRCNNBenchmark", "-E", "num_nodes==1"],
+        tmp_path / damage,
+        site["env"],
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    nvidia = [c for c in cases_of(report) if c["implementation"] == "nvidia-v0.7"]
+    bundled = [c for c in cases_of(report) if c["implementation"] == "bundled"]
+    assert nvidia and all(c["result"] == "skip" and reason in c["skip_reason"] for c in nvidia)
+    assert all(str(site["checkout"]) in c["skip_reason"] for c in nvidia)
+    assert bundled and all(c["result"] == "pass" for c in bundled)  # a dry run "passes" what it would submit
+
+
+def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
+    """A /coco layout made of links to folders elsewhere: the targets are bound too, read-only."""
+    elsewhere = tmp_path / "downloads" / "train2017"
+    elsewhere.mkdir(parents=True)
+    (site["coco"] / "train2017").symlink_to(elsewhere)
+    (site["coco"] / "val2017").mkdir()
+    mounts = containers.data_mounts(site["coco"], ("/coco", "/data"))
+    assert mounts == [
+        (str(site["coco"]), "/coco:ro"),
+        (str(site["coco"]), "/data:ro"),
+        (str(elsewhere), "/coco/train2017:ro"),
+        (str(elsewhere), "/data/train2017:ro"),
+    ]
+    prefix = tmp_path / "links"
+    done, _ = run_reframe(
+        ["--system", "tara:dgx", "--dry-run", "-n", "MaskRCNNBenchmark", "-E", "num_nodes==1"], prefix, site["env"]
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    for script in _scripts(prefix, "tara", "dgx", 1).values():
+        assert f'-B"{elsewhere}:/coco/train2017:ro"' in script
+
+
+def test_image_digest_uses_a_fresh_sidecar_and_ignores_a_stale_one(tmp_path):
+    image = tmp_path / "x.sif"
+    image.write_bytes(b"STUB image bytes")
+    real = "sha256:" + hashlib.sha256(b"STUB image bytes").hexdigest()
+    assert containers.digest(image) == real
+    sidecar = tmp_path / "x.sif.sha256"
+    sidecar.write_text("ab" * 32 + "  x.sif\n")
+    image.write_bytes(b"STUB image bytes, rebuilt")  # new mtime/size: the cache does not answer
+    import os
+
+    os.utime(sidecar, ns=(image.stat().st_mtime_ns - 10**9,) * 2)  # stale: older than the image
+    assert containers.digest(image) == "sha256:" + hashlib.sha256(b"STUB image bytes, rebuilt").hexdigest()
+    os.utime(sidecar, ns=(image.stat().st_mtime_ns + 10**9,) * 2)
+    containers._DIGESTS.clear()
+    assert containers.digest(image) == "sha256:" + "ab" * 32
+    assert containers.digest(tmp_path / "missing.sif") == ""
+
+
+def test_job_script_records_are_valid_mllog_lines(tmp_path):
+    lines = [
+        records.shell_event("submission_org", "Thai \"SC\" 's"),
+        records.shell_event("cache_clear", records.CACHE_CLEARED),
+        "export MLPERF_CACHE_CLEARED=1",
+        records.shell_event("cache_clear", records.CACHE_CLEARED),
+    ]
+    out = subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True, check=True).stdout
+    log = tmp_path / "log.txt"
+    log.write_text(out)
+    parsed = parse.parse(log)
+    assert not parsed.problems
+    assert [(r.key, r.value) for r in parsed.records] == [
+        ("submission_org", "Thai \"SC\" 's"),
+        ("cache_clear", False),
+        ("cache_clear", True),
+    ]
+    assert all(r.time_ms > 1.7e12 for r in parsed.records)
+
+
+# ---- NVIDIA's published logs through the check's sanity and performance functions ---------------
+REPLAY_REFERENCES = """
+- check: maskrcnn
+  system: local:default
+  nodes: 1
+  implementation: nvidia-v0.7
+  mode: time-to-train
+  source: NVIDIA v0.7 1x DGX-1 published figures (replay test)
+  perf:
+    time_to_train: {value: 153.78, lower: -0.02, upper: 0.02, unit: min}
+    throughput: {value: 204.0, lower: -0.02, upper: 0.02, unit: img/s}
+    epochs: {value: 14, lower: 0.0, upper: 0.0, unit: epochs}
+    eval_time: {value: 1483.0, lower: -0.1, upper: 0.1, unit: s}
+- check: maskrcnn
+  system: local:default
+  nodes: 4
+  implementation: nvidia-v0.7
+  mode: time-to-train
+  source: NVIDIA v0.7 4x DGX A100 published figures (replay test)
+  perf:
+    time_to_train: {value: 28.46, lower: -0.1, upper: 0.2, unit: min}
+    throughput: {value: 1189.0, lower: -0.02, upper: 0.02, unit: img/s}
+    epochs: {value: 14, lower: 0.0, upper: 0.25, unit: epochs}
+    eval_time: {value: 551.0, lower: -0.2, upper: 0.2, unit: s}
+"""
+
+
+def _replay(tmp_path: Path, logs: Path, name: str) -> tuple[subprocess.CompletedProcess, dict]:
+    refs = tmp_path / f"refs-{name}"
+    refs.mkdir()
+    (refs / "replay.yaml").write_text(REPLAY_REFERENCES)
+    env = {"ACCEPTANCE_REPLAY_LOGS": str(logs), "ACCEPTANCE_REFERENCES_DIR": str(refs)}
+    return run_reframe(["-r"], tmp_path / name, env, checks=ROOT / "tests" / "checks" / "nvidia_log_replay.py")
+
+
+def _time_to_train(case: dict) -> float:
+    return next(v for k, v in case["perfvalues"].items() if k.endswith(":time_to_train"))[0]
+
+
+def test_published_nvidia_logs_pass_the_check_with_their_published_scores(tmp_path):
+    done, report = _replay(tmp_path, NVIDIA_LOGS, "published")
+    assert done.returncode == 0, done.stdout[-3000:]
+    cases = cases_of(report)
+    assert len(cases) == 10 and all(c["result"] == "pass" for c in cases)
+    for folder, check, published in ((DGX1, "Dgx1LogReplay", 153.78), (A100X4, "DgxA100x4LogReplay", 28.46)):
+        runs = sorted((c for c in cases if c["name"].startswith(check)), key=lambda c: c["log_file"])
+        assert len(runs) == 5
+        minutes = [_time_to_train(c) for c in runs]
+        # Each run's figure is the log's run_start..run_stop; the olympic mean is the published score.
+        for case, value in zip(runs, minutes):
+            assert value == pytest.approx(analysis.summarize(case["log_file"]).time_to_train_min, abs=1e-9)
+        assert round(statistics.mean(sorted(minutes)[1:-1]), 2) == published
+        for case in runs:
+            perf = {k.split(":")[-1]: v for k, v in case["perfvalues"].items()}
+            assert all(v[5] == "pass" for v in perf.values()), perf
+    dgx1 = {k.split(":")[-1]: v[0] for c in cases if c["name"].startswith("Dgx1") for k, v in c["perfvalues"].items()}
+    assert dgx1["epochs"] == 14 and 203 < dgx1["throughput"] < 206
+
+
+def test_damaged_nvidia_logs_fail_the_check_saying_why(tmp_path):
+    text = lzma.decompress((NVIDIA_LOGS / DGX1 / "result_0.txt.xz").read_bytes()).decode()
+    folder = tmp_path / "logs" / DGX1
+    folder.mkdir(parents=True)
+    # Cut off before run_stop (a killed job), and a run whose every evaluation misses the target.
+    cut = text[: text.index('"key": "run_stop"')].rsplit("\n", 1)[0] + "\n"
+    (folder / "result_0.txt.xz").write_bytes(lzma.compress(cut.encode()))
+    missed = re.sub(r'("key": "eval_accuracy", "value": )\{[^}]*\}', r'\1{"BBOX": 0.2, "SEGM": 0.2}', text)
+    missed = missed.replace('"status": "success"', '"status": "aborted"')
+    (folder / "result_1.txt.xz").write_bytes(lzma.compress(missed.encode()))
+    done, report = _replay(tmp_path, tmp_path / "logs", "damaged")
+    assert done.returncode != 0
+    results = {Path(c["log_file"]).name: c for c in cases_of(report) if c["name"].startswith("Dgx1")}
+    assert results["result_0.txt.xz"]["result"] == "fail"
+    assert "run_stop" in results["result_0.txt.xz"]["fail_reason"]
+    assert results["result_1.txt.xz"]["result"] == "fail"
+    assert "quality target BBOX 0.377 / SEGM 0.339 not met" in results["result_1.txt.xz"]["fail_reason"]
+    assert json.dumps(report)  # the report stays readable
