@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import os
 import re
 import statistics
 import subprocess
@@ -192,8 +193,6 @@ def test_image_digest_uses_a_fresh_sidecar_and_ignores_a_stale_one(tmp_path):
     sidecar = tmp_path / "x.sif.sha256"
     sidecar.write_text("ab" * 32 + "  x.sif\n")
     image.write_bytes(b"STUB image bytes, rebuilt")  # new mtime/size: the cache does not answer
-    import os
-
     os.utime(sidecar, ns=(image.stat().st_mtime_ns - 10**9,) * 2)  # stale: older than the image
     assert containers.digest(image) == "sha256:" + hashlib.sha256(b"STUB image bytes, rebuilt").hexdigest()
     os.utime(sidecar, ns=(image.stat().st_mtime_ns + 10**9,) * 2)
@@ -204,7 +203,7 @@ def test_image_digest_uses_a_fresh_sidecar_and_ignores_a_stale_one(tmp_path):
 
 def test_job_script_records_are_valid_mllog_lines(tmp_path):
     lines = [
-        records.shell_event("submission_org", "Thai \"SC\" 's"),
+        records.shell_event("submission_org", 'Thai "SC" \'s'),
         records.shell_event("cache_clear", records.CACHE_CLEARED),
         "export MLPERF_CACHE_CLEARED=1",
         records.shell_event("cache_clear", records.CACHE_CLEARED),
@@ -215,7 +214,7 @@ def test_job_script_records_are_valid_mllog_lines(tmp_path):
     parsed = parse.parse(log)
     assert not parsed.problems
     assert [(r.key, r.value) for r in parsed.records] == [
-        ("submission_org", "Thai \"SC\" 's"),
+        ("submission_org", 'Thai "SC" \'s'),
         ("cache_clear", False),
         ("cache_clear", True),
     ]
@@ -268,7 +267,7 @@ def test_published_nvidia_logs_pass_the_check_with_their_published_scores(tmp_pa
     assert len(cases) == 10 and all(c["result"] == "pass" for c in cases)
     for folder, check, published in ((DGX1, "Dgx1LogReplay", 153.78), (A100X4, "DgxA100x4LogReplay", 28.46)):
         runs = sorted((c for c in cases if c["name"].startswith(check)), key=lambda c: c["log_file"])
-        assert len(runs) == 5
+        assert len(runs) == 5 and all(Path(c["log_file"]).parent.name == folder for c in runs)
         minutes = [_time_to_train(c) for c in runs]
         # Each run's figure is the log's run_start..run_stop; the olympic mean is the published score.
         for case, value in zip(runs, minutes):
