@@ -138,6 +138,21 @@ def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):
     assert "SOLVER.IMS_PER_BATCH 96" in nvidia
 
 
+def test_cache_clearing_runs_on_every_node_before_the_records(tmp_path, site):
+    env = dict(site["env"], ACCEPTANCE_CACHE_CLEAR_COMMAND="sync && sudo -n /sbin/sysctl vm.drop_caches=3")
+    prefix = tmp_path / "clear"
+    done, _ = run_reframe(["--system", "lanta:gpu", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, env)
+    assert done.returncode == 0, done.stdout[-2000:]
+    for impl, script in _scripts(prefix, "lanta", "gpu", 4).items():
+        clear = (
+            "if srun --ntasks=4 --ntasks-per-node=1 sh -c 'sync && sudo -n /sbin/sysctl vm.drop_caches=3'; "
+            "then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"
+        )
+        assert clear in script, impl
+        if impl == "nvidia-v0.7":
+            assert script.index(clear) < script.index('"key": "cache_clear"')
+
+
 @pytest.mark.parametrize(
     "damage, reason",
     [
@@ -164,7 +179,8 @@ def test_missing_or_unbuilt_checkout_skips_saying_what_to_do(tmp_path, site, dam
 
 
 def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
-    """A /coco layout made of links to folders elsewhere: the targets are bound too, read-only."""
+    """A /coco layout made of links to folders elsewhere: the targets are bound too, read-only,
+    at their own paths so that the links resolve inside the container."""
     elsewhere = tmp_path / "downloads" / "train2017"
     elsewhere.mkdir(parents=True)
     (site["coco"] / "train2017").symlink_to(elsewhere)
@@ -173,8 +189,7 @@ def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
     assert mounts == [
         (str(site["coco"]), "/coco:ro"),
         (str(site["coco"]), "/data:ro"),
-        (str(elsewhere), "/coco/train2017:ro"),
-        (str(elsewhere), "/data/train2017:ro"),
+        (str(elsewhere), f"{elsewhere}:ro"),
     ]
     prefix = tmp_path / "links"
     done, _ = run_reframe(
@@ -182,7 +197,7 @@ def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
     )
     assert done.returncode == 0, done.stdout[-2000:]
     for script in _scripts(prefix, "tara", "dgx", 1).values():
-        assert f'-B"{elsewhere}:/coco/train2017:ro"' in script
+        assert f'-B"{elsewhere}:{elsewhere}:ro"' in script
 
 
 def test_image_digest_uses_a_fresh_sidecar_and_ignores_a_stale_one(tmp_path):

@@ -16,7 +16,7 @@ _DATA = {
         "nvidia_checkout", f"{_PROJECT}/training_results_v0.7/NVIDIA/benchmarks/maskrcnn/implementations/pytorch"
     ),
     "account_env": ACCOUNT_ENV,
-    "cache_clear_command": "",
+    "cache_clear_command": site("cache_clear_command", ""),
     "recipes": {"4": "lanta_4x4"},
 }
 _EPYC = {"arch": "zen3", "num_cpus": 64, "num_cpus_per_core": 1, "num_sockets": 1, "num_cpus_per_socket": 64}  # [S]

@@ -19,7 +19,8 @@ _DATA = {
         "nvidia_checkout", f"{_PROJECT}/training_results_v0.7/NVIDIA/benchmarks/maskrcnn/implementations/pytorch"
     ),
     "account_env": ACCOUNT_ENV,
-    "cache_clear_command": "",  # [A] page-cache clearing needs root; TARA users have none
+    # [A] page-cache clearing needs root; TARA users have none. ACCEPTANCE_CACHE_CLEAR_COMMAND sets one.
+    "cache_clear_command": site("cache_clear_command", ""),
 }
 _SKYLAKE = {
     "arch": "skylake_avx512",

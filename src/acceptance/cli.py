@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from . import datasets
 from .mlperf import analysis, compliance, package, parse, score
 
@@ -101,12 +103,44 @@ def main(argv: list[str] | None = None) -> int:
     p_verify = data_sub.add_parser("verify", help="check a COCO 2017 tree against the manifest")
     p_verify.add_argument("root", type=Path)
     p_verify.add_argument("--manifest", type=Path, help="default: resources/datasets/coco2017.yaml")
+    p_verify.add_argument("--quick", action="store_true", help="counts and checksums only, no image reading")
+    p_layout = data_sub.add_parser("layout", help="make the /coco tree from the site's downloads (no image copied)")
+    p_layout.add_argument("dest", type=Path, help="the tree to create (extras coco_dir in config/)")
+    p_layout.add_argument("--from", dest="base", type=Path, help="folder holding train2017/ val2017/ annotations/")
+    p_layout.add_argument("--train2017", type=Path)
+    p_layout.add_argument("--val2017", type=Path)
+    p_layout.add_argument("--annotations", type=Path, help="folder with instances_{train,val}2017.json")
+    p_layout.add_argument("--weights", type=Path, help="R-50.pkl (default: FROM/R-50.pkl or FROM/models/R-50.pkl)")
+    p_manifest = data_sub.add_parser("manifest", help="print the manifest (counts, checksums) of a verified tree")
+    p_manifest.add_argument("root", type=Path)
+    p_manifest.add_argument("--source", default="a site's verified copy", help="where the tree came from")
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def _data(args: argparse.Namespace) -> int:
+    if args.data_command == "layout":
+        sources = datasets.Sources(args.base, args.train2017, args.val2017, args.annotations, args.weights)
+        dest = datasets.layout(args.dest, sources)
+        print(f"layout: {dest} (next: acceptance data verify {dest})")
+        return 0
+    if args.data_command == "manifest":
+        if not args.root.is_dir():
+            raise ValueError(f"{args.root}: data set folder not found")
+        print(yaml.safe_dump(datasets.manifest_of(args.root, args.source), sort_keys=False), end="")
+        return 0
+    found = datasets.verify(args.root, args.manifest, images=not args.quick)
+    for line in found.checked:
+        print(f"ok: {line}")
+    for line in found.problems:
+        print(f"problem: {line}")
+    print(f"problems: {len(found.problems)}")
+    print(f"verdict: {'OK' if found.ok else 'FAILED'}")
+    return 0 if found.ok else 1
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -142,14 +176,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"package checker (training {compliance.RULESET}): {'SUCCESS' if verdict.passed else 'FAILED'}")
         return 0 if verdict.passed else 1
     if args.command == "data":
-        found = datasets.verify(args.root, args.manifest)
-        for line in found.checked:
-            print(f"ok: {line}")
-        for line in found.problems:
-            print(f"problem: {line}")
-        print(f"problems: {len(found.problems)}")
-        print(f"verdict: {'OK' if found.ok else 'FAILED'}")
-        return 0 if found.ok else 1
+        return _data(args)
     if args.command == "score":
         report = score_logs(parse.collect_logs(args.paths), run_compliance=not args.no_compliance)
         print(json.dumps(report, indent=2) if args.json else render_table(report))

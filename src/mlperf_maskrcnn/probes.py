@@ -78,14 +78,28 @@ def loader(data: str, images: int, workers: int, min_size: int, max_size: int, b
 
 
 def devices() -> int:
+    """What an image offers on this node: versions, GPUs, and whether its torch build has kernels
+    for them (an image built against a CUDA that dropped the GPU's architecture starts fine and
+    fails at the first kernel: V100 is sm_70)."""
     import torch
+    import torchvision
 
     count = torch.cuda.device_count()
     print(f"torch: {torch.__version__}")
+    print(f"torchvision: {torchvision.__version__}")
+    print(f"cuda: {torch.version.cuda}")
     print(f"cuda_available: {torch.cuda.is_available()}")
+    print(f"nccl: {'.'.join(map(str, torch.cuda.nccl.version())) if count else 'n/a'}")
+    built = torch.cuda.get_arch_list() if torch.version.cuda else []
+    print(f"built_for: {' '.join(built) or 'cpu only'}")
     print(f"gpu_count: {count}")
+    unsupported = 0
     for index in range(count):
-        print(f"gpu_{index}: {torch.cuda.get_device_name(index)}")
+        major, minor = torch.cuda.get_device_capability(index)
+        ok = f"sm_{major}{minor}" in built
+        unsupported += not ok
+        print(f"gpu_{index}: {torch.cuda.get_device_name(index)} sm_{major}{minor} {'ok' if ok else 'NOT IN BUILD'}")
+    print(f"unsupported_gpus: {unsupported}")
     return 0
 
 

@@ -144,8 +144,18 @@ class ContainerStarts(_SystemCheck):
 
     @sanity_function
     def sees_gpus(self):
-        return sn.assert_eq(
-            self.value("gpu_count", int), self.expected_gpus, msg="the image sees {0} GPUs, the node has {1}"
+        return sn.all(
+            [
+                sn.assert_eq(
+                    self.value("gpu_count", int), self.expected_gpus, msg="the image sees {0} GPUs, the node has {1}"
+                ),
+                sn.assert_eq(
+                    self.value("unsupported_gpus", int),
+                    0,
+                    msg="{0} GPU(s) have no kernels in the image's torch build (see 'built_for' in the output; "
+                    "resources/containers/README.md, 'CUDA and the GPU generation')",
+                ),
+            ]
         )
 
     @performance_function("GPUs")
