@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_dry_run_on_tara_dgx_writes_the_job_script(tmp_path, tara_env):
     assert "#SBATCH --ntasks=8" in script and "#SBATCH --ntasks-per-node=8" in script
     assert "#SBATCH -A proj0001" in script and "#SBATCH --exclusive" in script
     assert "#SBATCH -p dgx" in script
-    assert "srun singularity exec" in script and " --nv " in script
+    assert re.search(r"^srun (--cpu-bind=\S+ )?singularity exec .* --nv ", script, re.MULTILINE)
     assert f'-B"{tara_env["ACCEPTANCE_COCO_DIR"]}:/coco:ro"' in script
     assert "--recipe nvidia_dgx1" in script
     # The 4-node variant cannot run on TARA's 1-node dgx partition: skipped with the reason.
@@ -152,7 +153,7 @@ def test_dry_run_on_lanta_four_nodes_uses_apptainer(tmp_path, tara_env):
     script = four[0]
     assert "#SBATCH --ntasks=16" in script and "#SBATCH --ntasks-per-node=4" in script
     assert "#SBATCH --gpus-per-node=4" in script
-    assert "srun apptainer exec" in script and "--recipe lanta_4x4" in script
+    assert re.search(r"^srun .*apptainer exec ", script, re.MULTILINE) and "--recipe lanta_4x4" in script
 
 
 def test_missing_account_stops_before_submission(tmp_path, tara_env):

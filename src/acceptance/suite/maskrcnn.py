@@ -83,7 +83,7 @@ def nvidia_checkout_problem(checkout: str) -> str:
         return (
             f"{checkout} is not built (no maskrcnn_benchmark/_C*.so): build it in its image, "
             f"singularity exec --nv IMAGE bash -c 'cd {checkout} && python setup.py build_ext --inplace' "
-            "(README, 'The NVIDIA v0.7 path')"
+            "(resources/containers/README.md)"
         )
     return ""
 
