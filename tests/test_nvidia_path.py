@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from acceptance import containers
+from acceptance import cli, containers
 from acceptance.mlperf import analysis, parse, records
 from conftest import NVIDIA_LOGS, ROOT, cases_of, run_reframe
 
@@ -117,6 +117,11 @@ def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
     for impl, name in (("bundled", "bundled"), ("nvidia-v0.7", "nvidia")):
         want = hashlib.sha256(site["images"][name].read_bytes()).hexdigest()
         assert digests[impl] == f"sha256:{want}"
+    # The acceptance report shows what the run recorded: each image's digest and the binding.
+    assert cli.main(["report", str(prefix / "report.json"), "--out", str(tmp_path / "report")]) == 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert f"- image {site['images']['nvidia']}: {digests['nvidia-v0.7']}" in summary
+    assert "CPU binding: mask_cpu:0x1f000000001f," in summary
 
 
 def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):

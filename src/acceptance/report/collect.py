@@ -34,6 +34,7 @@ class Criterion:
     nodelist: list[str] = field(default_factory=list)
     image: str = ""
     image_digest: str = ""  # recorded when the check was set up
+    binding: str = ""  # srun's per-rank CPU masks, or why there are none
     log_path: str = ""
     run: RunSummary | None = None
     environment: str = ""
@@ -90,6 +91,7 @@ def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
                 nodelist=list(case.get("job_nodelist") or []),
                 image=case.get("image", "") or "",
                 image_digest=case.get("image_digest", "") or "",
+                binding=case.get("binding", "") or "",
             )
             if check.startswith("MaskRCNN") and result != "skip":
                 _attach_log(crit, case)

@@ -181,6 +181,8 @@ def system_rows(data: ReportData) -> list[tuple[str, str]]:
             rows.append((f"{c.name}: job", f"{c.where} job {c.jobid} on {','.join(c.nodelist)}"))
         if c.environment:
             rows.append((f"{c.name}: software", c.environment))
+        if c.binding:
+            rows.append((f"{c.name}: CPU binding", c.binding))
         if c.run is not None and c.run.hyperparameters:
             hp = ", ".join(f"{k}={v}" for k, v in c.run.hyperparameters.items() if not k.startswith("submission_"))
             rows.append((f"{c.name}: recipe {c.recipe}", hp))
