@@ -64,6 +64,16 @@ def _scripts(prefix: Path, system: str, partition: str, nodes: int) -> dict[str,
     return found
 
 
+def _dry_run(tmp_path: Path, where: str, nodes: int, env: dict, *extra: str) -> tuple[dict[str, str], dict, Path]:
+    """A real ReFrame dry run of the benchmark check on ``where`` (system:partition); the
+    time-to-train job scripts for ``nodes`` nodes by implementation, the JSON report, the prefix."""
+    prefix = tmp_path / where.replace(":", "-")
+    done, report = run_reframe(["--system", where, "--dry-run", "-n", "MaskRCNNBenchmark", *extra], prefix, env)
+    assert done.returncode == 0, done.stdout[-3000:]
+    system, partition = where.split(":")
+    return _scripts(prefix, system, partition, nodes), report, prefix
+
+
 def _masks(script: str) -> list[int]:
     match = re.search(r"--cpu-bind=verbose,mask_cpu:(\S+)", script)
     assert match, script
@@ -75,10 +85,7 @@ def _cores(mask: int) -> list[int]:
 
 
 def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
-    prefix = tmp_path / "dgx"
-    done, report = run_reframe(["--system", "tara:dgx", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, site["env"])
-    assert done.returncode == 0, done.stdout[-3000:]
-    scripts = _scripts(prefix, "tara", "dgx", 1)
+    scripts, report, prefix = _dry_run(tmp_path, "tara:dgx", 1, site["env"])
     assert set(scripts) == {"bundled", "nvidia-v0.7"}
     coco, checkout = site["coco"], site["checkout"]
     for impl, script in scripts.items():
@@ -125,10 +132,7 @@ def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
 
 
 def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):
-    prefix = tmp_path / "lanta"
-    done, _ = run_reframe(["--system", "lanta:gpu", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, site["env"])
-    assert done.returncode == 0, done.stdout[-3000:]
-    scripts = _scripts(prefix, "lanta", "gpu", 4)
+    scripts, _, _ = _dry_run(tmp_path, "lanta:gpu", 4, site["env"])
     assert set(scripts) == {"bundled", "nvidia-v0.7"}
     for impl, script in scripts.items():
         for line in ("#SBATCH --ntasks=16", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
@@ -145,10 +149,8 @@ def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):
 
 def test_cache_clearing_runs_on_every_node_before_the_records(tmp_path, site):
     env = dict(site["env"], ACCEPTANCE_CACHE_CLEAR_COMMAND="sync && sudo -n /sbin/sysctl vm.drop_caches=3")
-    prefix = tmp_path / "clear"
-    done, _ = run_reframe(["--system", "lanta:gpu", "--dry-run", "-n", "MaskRCNNBenchmark"], prefix, env)
-    assert done.returncode == 0, done.stdout[-2000:]
-    for impl, script in _scripts(prefix, "lanta", "gpu", 4).items():
+    scripts, _, _ = _dry_run(tmp_path, "lanta:gpu", 4, env)
+    for impl, script in scripts.items():
         clear = (
             "if srun --ntasks=4 --ntasks-per-node=1 sh -c 'sync && sudo -n /sbin/sysctl vm.drop_caches=3'; "
             "then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"
@@ -196,12 +198,8 @@ def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
         (str(site["coco"]), "/data:ro"),
         (str(elsewhere), f"{elsewhere}:ro"),
     ]
-    prefix = tmp_path / "links"
-    done, _ = run_reframe(
-        ["--system", "tara:dgx", "--dry-run", "-n", "MaskRCNNBenchmark", "-E", "num_nodes==1"], prefix, site["env"]
-    )
-    assert done.returncode == 0, done.stdout[-2000:]
-    for script in _scripts(prefix, "tara", "dgx", 1).values():
+    scripts, _, _ = _dry_run(tmp_path, "tara:dgx", 1, site["env"], "-E", "num_nodes==1")
+    for script in scripts.values():
         assert f'-B"{elsewhere}:{elsewhere}:ro"' in script
 
 

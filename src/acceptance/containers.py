@@ -11,7 +11,7 @@ _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 def digest(image: str | Path) -> str:
     """``sha256:<hex>`` of an image file. A ``<image>.sha256`` written when the image was built
-    (README, 'Containers') is used when it is newer than the image: hashing a 10 GB image on a
+    (resources/containers/README.md) is used when it is newer than the image: hashing a 10 GB image on a
     parallel file system takes a minute. Folders (sandboxes) and registry names get ''."""
     path = Path(image)
     if not path.is_file():
