@@ -90,6 +90,19 @@ def test_corrupt_annotation_and_wrong_weights_are_named(tree, capsys):
     assert any(p.startswith(f"{weights}: md5 ") and "corrupt or a different file" in p for p in problems)
     train_json = root / "annotations" / "instances_train2017.json"
     assert f"{train_json}: not a COCO instances file (no list 'annotations', 'categories')" in problems
+    train_json.write_text("[1, 2]")
+    _, problems = _verify(capsys, root, manifest)
+    assert f"{train_json}: not a COCO instances file (a JSON list, not an object)" in problems
+
+
+def test_missing_or_broken_manifest_is_named(tree, tmp_path, capsys):
+    root, _ = tree
+    assert cli.main(["data", "verify", str(root), "--manifest", str(tmp_path / "none.yaml")]) == 2
+    assert f"manifest {tmp_path / 'none.yaml'}: No such file or directory" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("folders: [unclosed\n")
+    assert cli.main(["data", "verify", str(root), "--manifest", str(bad)]) == 2
+    assert f"manifest {bad}: not valid YAML" in capsys.readouterr().err
 
 
 def test_project_manifest_names_counts_and_the_r50_checksum(tree, capsys):

@@ -1,6 +1,9 @@
 """``acceptance``: the harness's command line (never imports torch).
 
-acceptance score PATH... [--json] [--no-compliance]
+acceptance score PATH... [--json] [--no-compliance]       judge MLPerf logs
+acceptance report RUN_REPORT... [--logs ...] --out DIR    HTML + Markdown acceptance report
+acceptance package LOGS... --org ORG --system NAME --out  MLPerf result package, checked
+acceptance data verify|layout|manifest ...                site data preparation
 """
 
 from __future__ import annotations

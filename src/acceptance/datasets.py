@@ -65,6 +65,18 @@ def _named(paths: list[str], what: str) -> list[str]:
     return lines
 
 
+def read_manifest(path: Path) -> dict:
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ValueError(f"manifest {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ValueError(f"manifest {path}: not valid YAML ({err})") from err
+    if not isinstance(spec, dict):
+        raise ValueError(f"manifest {path}: expected a mapping with folders/files/annotations")
+    return spec
+
+
 def jpeg_problem(path: Path) -> str:
     """'' for a file that starts and ends as a JPEG does; else what is wrong with it."""
     try:
@@ -93,6 +105,9 @@ def _read_annotations(path: Path, result: Verification) -> dict | None:
     except (OSError, UnicodeDecodeError) as err:
         result.problems.append(f"{path}: unreadable ({err})")
         return None
+    if not isinstance(data, dict):
+        result.problems.append(f"{path}: not a COCO instances file (a JSON {type(data).__name__}, not an object)")
+        return None
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k), list)]
     if missing:
         result.problems.append(f"{path}: not a COCO instances file (no list {', '.join(map(repr, missing))})")
@@ -111,7 +126,7 @@ def verify(
     every image an annotation file lists but the tree lacks, and every image file that is not a
     whole JPEG."""
     root = Path(root)
-    spec = yaml.safe_load(Path(manifest or manifest_path()).read_text()) or {}
+    spec = read_manifest(Path(manifest or manifest_path()))
     result = Verification(str(root))
     if not root.is_dir():
         result.problems.append(f"{root}: data set folder not found")
