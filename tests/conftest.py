@@ -16,7 +16,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ACCEPTANCE_SHARED", ROOT.parent / "shared"))
+
+
+def _shared() -> Path:
+    """The project's shared data (NVIDIA's published logs): ``ACCEPTANCE_SHARED``, else ``shared/``
+    beside this checkout, else beside the checkout it was cloned from (a fresh clone in a
+    temporary folder, as CI makes one)."""
+    if os.environ.get("ACCEPTANCE_SHARED"):
+        return Path(os.environ["ACCEPTANCE_SHARED"])
+    candidates = [ROOT.parent / "shared"]
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"], capture_output=True, text=True
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        candidates.append(Path(origin).resolve().parent / "shared")
+    found = next((c for c in candidates if (c / "data").is_dir()), None)
+    if found is None:
+        raise pytest.UsageError(
+            f"shared data not found in {', '.join(map(str, candidates))}: set ACCEPTANCE_SHARED=DIR"
+        )
+    return found
+
+
+SHARED = _shared()
 NVIDIA_LOGS = SHARED / "data" / "mlperf-v0.7-nvidia-maskrcnn"
 BIN = Path(sys.executable).parent
 

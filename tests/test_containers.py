@@ -45,6 +45,7 @@ def test_bundled_definition_installs_this_workload_with_its_pins():
     assert header["Bootstrap"] == "docker" and header["From"].startswith("nvcr.io/nvidia/pytorch:")
     assert {"files", "post", "environment", "runscript", "test", "labels"} <= set(sections)
     # Everything %files copies exists in the repository (the build runs from its root).
+    assert any(line.startswith("src ") for line in sections["files"])
     for line in sections["files"]:
         source = line.split()[0]
         assert (ROOT / source).exists(), f"%files source {source} missing"

@@ -39,7 +39,8 @@ class _NvidiaLogReplay(MaskRCNNTraining):
 
     @run_after("setup")
     def locate_inputs(self):
-        self.skip_if(not Path(self.log_file).is_file(), f"{self.log_file}: not found (ACCEPTANCE_REPLAY_LOGS)")
+        if not Path(self.log_file).is_file():
+            self.skip_because(f"{self.log_file}: not found (ACCEPTANCE_REPLAY_LOGS)")
 
     @run_before("run")
     def build_command(self):
