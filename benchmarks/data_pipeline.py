@@ -18,7 +18,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,20 +38,11 @@ def tree(cache: Path, images: int) -> Path:
     return root
 
 
-def one_pass(root: Path, batch: int) -> tuple[int, float]:
-    import torch
+def one_pass(root: Path, images: int, batch: int) -> tuple[int, float]:
+    """One core: no worker processes (the caller sets one torch thread)."""
+    from mlperf_maskrcnn.probes import loader_rate
 
-    from mlperf_maskrcnn.data import CocoDetection, GroupedEpochSampler, collate
-
-    dataset = CocoDetection(str(root), "train", train=True, min_size=800, max_size=1333)
-    sampler = GroupedEpochSampler([dataset.aspect_group(i) for i in range(len(dataset))], batch, 0, 1, seed=0)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
-    sampler.set_epoch(1)
-    done = 0
-    started = time.perf_counter()
-    for images, _ in loader:
-        done += len(images)
-    return done, time.perf_counter() - started
+    return loader_rate(str(root), images, workers=0, min_size=800, max_size=1333, batch=batch)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     root = tree(args.cache, args.images)
-    one_pass(root, args.batch)  # warm the page cache: the figure is decode, not disk
+    one_pass(root, args.images, args.batch)  # warm the page cache: the figure is decode, not disk
     rates = []
     for run in range(args.runs):
-        done, seconds = one_pass(root, args.batch)
+        done, seconds = one_pass(root, args.images, args.batch)
         rates.append(done / seconds)
         print(f"run {run + 1}/{args.runs}: {done} images, {rates[-1]:.1f} img/s", file=sys.stderr, flush=True)
     median = statistics.median(rates)

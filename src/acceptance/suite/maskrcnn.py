@@ -287,7 +287,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         lines = [
             records.shell_event("submission_benchmark", "maskrcnn"),
             records.shell_event("submission_org", self.org),
-            records.shell_event("submission_division", "closed"),
+            records.shell_event("submission_division", self.recipe_spec().division),
             records.shell_event("submission_status", "onprem"),
             records.shell_event("submission_platform", self.platform_name()),
             records.shell_event("cache_clear", records.CACHE_CLEARED),
@@ -298,6 +298,12 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             lines.append("export MASTER_ADDR=127.0.0.1")
         lines.append(f"export MASTER_PORT={MASTER_PORT}")
         return lines
+
+    def recipe_spec(self):
+        """The recipe's hyperparameters and rules (mlperf_maskrcnn.recipe is torch-free)."""
+        from mlperf_maskrcnn import recipe as recipes
+
+        return recipes.load(self.recipe)
 
     def platform_name(self) -> str:
         devices = self.current_partition.select_devices("gpu")
@@ -347,9 +353,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     def nvidia_command(self, weights: str) -> str:
         """NVIDIA's trainer as its Slurm scripts start it: one task per GPU, rank and world from
         Slurm, its configuration's hyperparameters, fp16, the dbcluster paths catalog."""
-        from mlperf_maskrcnn import recipe as recipes  # torch-free module
-
-        r = recipes.load(self.recipe)
+        r = self.recipe_spec()
         hyper = [
             "SOLVER.BASE_LR",
             str(r.base_lr),
