@@ -70,6 +70,18 @@ def run_reframe(
     return done, data
 
 
+def resources_with(folder: Path, references: str) -> dict[str, str]:
+    """A resources/ folder whose references are ``references`` (YAML text) and whose other
+    subfolders are the project's: the environment that points every reader at it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in (ROOT / "resources").iterdir():
+        if sub.is_dir() and sub.name != "references":
+            (folder / sub.name).symlink_to(sub)
+    (folder / "references").mkdir()
+    (folder / "references" / "test.yaml").write_text(references)
+    return {"ACCEPTANCE_RESOURCES": str(folder)}
+
+
 def cases_of(report: dict) -> list[dict]:
     return [case for run in report["runs"] for case in run["testcases"]]
 
@@ -98,3 +110,12 @@ SECRETS = {
     "DB_PASSWORD": "pw-91aa-should-never-appear",
     "AWS_SECRET_ACCESS_KEY": "key-77f0-should-never-appear",
 }
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/suite/ runs real ReFrame, Slurm or training: slow by folder, so a
+    fast test can never be marked slow by the module it happens to sit in."""
+    suite = ROOT / "tests" / "suite"
+    for item in items:
+        if suite in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slow)

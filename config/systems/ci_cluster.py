@@ -1,6 +1,6 @@
 """The CI cluster: a real Slurm 22.05 with 4 simulated nodes n[1-4] on one host (no GPU).
 
-Brought up by ``tests/cluster/slurm_up.sh``; selected explicitly with ``--system ci-cluster``
+Brought up by ``tests/suite/cluster/slurm_up.sh``; selected explicitly with ``--system ci-cluster``
 (its host is also the local fallback's, so it is never picked by host name).
 """
 
@@ -8,7 +8,7 @@ import os
 
 system = {
     "name": "ci-cluster",
-    "descr": "Slurm 22.05, 4 simulated nodes on one host (tests/cluster)",
+    "descr": "Slurm 22.05, 4 simulated nodes on one host (tests/suite/cluster)",
     "hostnames": [r"^\b$"],  # never matches: select with --system ci-cluster
     "partitions": [
         {

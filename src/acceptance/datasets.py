@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from mlperf_maskrcnn.resources import resource
+
 # Names listed one by one before the rest are only counted.
 MAX_NAMED = 20
 # JPEG start-of-image; a complete file ends with end-of-image (trailing padding is tolerated).
@@ -42,7 +44,7 @@ class Verification:
 
 
 def manifest_path(name: str = "coco2017") -> Path:
-    return Path(__file__).resolve().parents[2] / "resources" / "datasets" / f"{name}.yaml"
+    return resource("datasets", f"{name}.yaml")
 
 
 def md5(path: Path, chunk: int = 1 << 22) -> str:

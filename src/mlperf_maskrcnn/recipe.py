@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .resources import resource
+
 # Fixed by the v0.7 rules for Mask R-CNN (training_policies, hyperparameter table).
 REFERENCE_BATCH = 16
 REFERENCE_DECAY_STEPS = (60000, 80000)
@@ -184,8 +186,8 @@ def validate(recipe: Recipe) -> None:
 
 
 def recipes_dir() -> Path:
-    """The recipes shipped with the project (``resources/recipes`` of the source tree)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "recipes"
+    """The recipes shipped with the project (``resources/recipes``)."""
+    return resource("recipes")
 
 
 def from_dict(data: dict[str, Any], origin: str = "<dict>") -> Recipe:

@@ -17,11 +17,12 @@ Bounds are fractions of the value, as ReFrame reads them; ``null`` leaves a side
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from mlperf_maskrcnn.resources import resource
 
 
 class ReferenceError_(ValueError):
@@ -39,9 +40,8 @@ class Reference:
 
 
 def references_dir() -> Path:
-    """``resources/references``, or ``ACCEPTANCE_REFERENCES_DIR`` (a site's own bounds, tests)."""
-    override = os.environ.get("ACCEPTANCE_REFERENCES_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "resources" / "references"
+    """``resources/references`` (a site's own bounds: ACCEPTANCE_RESOURCES, see mlperf_maskrcnn.resources)."""
+    return resource("references")
 
 
 def load_entries(folder: Path | None = None) -> list[dict]:

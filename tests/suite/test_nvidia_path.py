@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import lzma
-import os
 import re
 import statistics
 import subprocess
@@ -18,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from acceptance import cli, containers
-from acceptance.mlperf import analysis, parse, records
-from conftest import NVIDIA_LOGS, ROOT, cases_of, run_reframe
-
-pytestmark = pytest.mark.slow
+from acceptance.mlperf import analysis
+from conftest import NVIDIA_LOGS, ROOT, cases_of, resources_with, run_reframe
 
 DGX1 = "dgx1_ngc20.06_pytorch"
 A100X4 = "dgxa100_n4_ngc20.06_pytorch"
@@ -204,42 +201,6 @@ def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
         assert f'-B"{elsewhere}:{elsewhere}:ro"' in script
 
 
-def test_image_digest_uses_a_fresh_sidecar_and_ignores_a_stale_one(tmp_path):
-    image = tmp_path / "x.sif"
-    image.write_bytes(b"STUB image bytes")
-    real = "sha256:" + hashlib.sha256(b"STUB image bytes").hexdigest()
-    assert containers.digest(image) == real
-    sidecar = tmp_path / "x.sif.sha256"
-    sidecar.write_text("ab" * 32 + "  x.sif\n")
-    image.write_bytes(b"STUB image bytes, rebuilt")  # new mtime/size: the cache does not answer
-    os.utime(sidecar, ns=(image.stat().st_mtime_ns - 10**9,) * 2)  # stale: older than the image
-    assert containers.digest(image) == "sha256:" + hashlib.sha256(b"STUB image bytes, rebuilt").hexdigest()
-    os.utime(sidecar, ns=(image.stat().st_mtime_ns + 10**9,) * 2)
-    containers._DIGESTS.clear()
-    assert containers.digest(image) == "sha256:" + "ab" * 32
-    assert containers.digest(tmp_path / "missing.sif") == ""
-
-
-def test_job_script_records_are_valid_mllog_lines(tmp_path):
-    lines = [
-        records.shell_event("submission_org", 'Thai "SC" \'s'),
-        records.shell_event("cache_clear", records.CACHE_CLEARED),
-        "export MLPERF_CACHE_CLEARED=1",
-        records.shell_event("cache_clear", records.CACHE_CLEARED),
-    ]
-    out = subprocess.run(["bash", "-c", "\n".join(lines)], capture_output=True, text=True, check=True).stdout
-    log = tmp_path / "log.txt"
-    log.write_text(out)
-    parsed = parse.parse(log)
-    assert not parsed.problems
-    assert [(r.key, r.value) for r in parsed.records] == [
-        ("submission_org", 'Thai "SC" \'s'),
-        ("cache_clear", False),
-        ("cache_clear", True),
-    ]
-    assert all(r.time_ms > 1.7e12 for r in parsed.records)
-
-
 # ---- NVIDIA's published logs through the check's sanity and performance functions ---------------
 REPLAY_REFERENCES = """
 - check: maskrcnn
@@ -268,11 +229,10 @@ REPLAY_REFERENCES = """
 
 
 def _replay(tmp_path: Path, logs: Path, name: str) -> tuple[subprocess.CompletedProcess, dict]:
-    refs = tmp_path / f"refs-{name}"
-    refs.mkdir()
-    (refs / "replay.yaml").write_text(REPLAY_REFERENCES)
-    env = {"ACCEPTANCE_REPLAY_LOGS": str(logs), "ACCEPTANCE_REFERENCES_DIR": str(refs)}
-    return run_reframe(["-r"], tmp_path / name, env, checks=ROOT / "tests" / "checks" / "nvidia_log_replay.py")
+    env = {"ACCEPTANCE_REPLAY_LOGS": str(logs), **resources_with(tmp_path / f"resources-{name}", REPLAY_REFERENCES)}
+    return run_reframe(
+        ["-r"], tmp_path / name, env, checks=ROOT / "tests" / "suite" / "checks" / "nvidia_log_replay.py"
+    )
 
 
 def _time_to_train(case: dict) -> float:

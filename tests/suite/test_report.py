@@ -14,7 +14,6 @@ from acceptance import cli
 from acceptance.mlperf import analysis, score
 from conftest import NVIDIA_LOGS, ROOT, cases_of
 
-pytestmark = pytest.mark.slow
 DGX1 = NVIDIA_LOGS / "dgx1_ngc20.06_pytorch"
 ARTIFACTS = ROOT / "reports" / "test-artifacts"
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SECRETS, cases_of, run_reframe
-
-pytestmark = pytest.mark.slow
+from conftest import SECRETS, cases_of, resources_with, run_reframe
 
 
 def _case(report, name_part: str, **params) -> dict:
@@ -193,9 +191,7 @@ def test_shell_syntax_in_a_variable_is_one_argument(tmp_path):
 
 
 def test_failing_reference_fails_the_run(tmp_path):
-    refs = tmp_path / "refs"
-    refs.mkdir()
-    (refs / "impossible.yaml").write_text(
+    impossible = (
         "- check: maskrcnn\n  system: local:default\n  nodes: 1\n  implementation: any\n  mode: throughput\n"
         "  source: deliberately impossible (test)\n  perf:\n"
         "    throughput: {value: 1000000.0, lower: -0.1, upper: null, unit: img/s}\n"
@@ -204,7 +200,7 @@ def test_failing_reference_fails_the_run(tmp_path):
     done, report = run_reframe(
         ["-r", "-n", "MaskRCNNSmoke", "-E", "num_nodes==1 and mode=='throughput'"],
         tmp_path / "failref",
-        env={"ACCEPTANCE_REFERENCES_DIR": str(refs)},
+        env=resources_with(tmp_path / "resources", impossible),
     )
     assert done.returncode != 0
     case = _case(report, "MaskRCNNSmoke", num_nodes=1, mode="throughput")

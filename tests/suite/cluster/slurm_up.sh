@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bring up a real Slurm 22.05 cluster of 4 simulated nodes, n[1-4], on this host (as root).
 #
-#   tests/cluster/slurm_up.sh STATE_DIR      start; writes STATE_DIR/env to source
-#   tests/cluster/slurm_down.sh STATE_DIR    stop every daemon by PID, remove what up added
+#   tests/suite/cluster/slurm_up.sh STATE_DIR      start; writes STATE_DIR/env to source
+#   tests/suite/cluster/slurm_down.sh STATE_DIR    stop every daemon by PID, remove what up added
 #
 # Daemons: munged, MariaDB + slurmdbd (accounting, so ReFrame's `slurm` scheduler can use sacct
 # and reports carry job ids and node lists), slurmctld, and one slurmd per simulated node

@@ -1,6 +1,6 @@
 """The 4-node path for real: a Slurm cluster of 4 simulated nodes on this host, driven by ReFrame.
 
-tests/cluster/slurm_up.sh starts munged, MariaDB + slurmdbd, slurmctld and slurmd n1..n4 (it
+tests/suite/cluster/slurm_up.sh starts munged, MariaDB + slurmdbd, slurmctld and slurmd n1..n4 (it
 installs Debian's packages if needed; root required, as on CI); slurm_down.sh stops them by PID.
 """
 
@@ -19,8 +19,6 @@ import pytest
 from acceptance import cli
 from conftest import ROOT, cases_of, run_reframe
 
-pytestmark = pytest.mark.slow
-
 FOUR_NODE_TTT = ["-n", "MaskRCNNSmoke", "-E", "num_nodes==4 and mode=='time-to-train'"]
 
 
@@ -36,14 +34,17 @@ def _slurm_env(state: Path) -> dict:
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
     up = subprocess.run(
-        [str(ROOT / "tests" / "cluster" / "slurm_up.sh"), str(state)], capture_output=True, text=True, timeout=600
+        [str(ROOT / "tests" / "suite" / "cluster" / "slurm_up.sh"), str(state)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert up.returncode == 0, up.stdout + up.stderr
     env = _slurm_env(state)
     try:
         yield {"state": state, "env": env}
     finally:
-        subprocess.run([str(ROOT / "tests" / "cluster" / "slurm_down.sh"), str(state)], timeout=120)
+        subprocess.run([str(ROOT / "tests" / "suite" / "cluster" / "slurm_down.sh"), str(state)], timeout=120)
         pids = [line.split()[0] for line in (state / "pids").read_text().splitlines() if line.strip()]
         assert not pids, "slurm_down.sh left daemons in its PID list"
 
