@@ -56,7 +56,8 @@ def loader_rate(data: str, images: int, workers: int, min_size: int, max_size: i
     """(images loaded, seconds): decode, resize, flip and batch, as the trainer's loader does."""
     import torch
 
-    from .data import CocoDetection, GroupedEpochSampler, collate
+    from .data import CocoDetection, collate
+    from .sampler import GroupedEpochSampler
 
     dataset = CocoDetection(data, "train", train=True, min_size=min_size, max_size=max_size)
     sampler = GroupedEpochSampler([dataset.aspect_group(i) for i in range(len(dataset))], batch, 0, 1, seed=0)

@@ -21,9 +21,10 @@ import torch.distributed as dist
 
 from . import distributed, evaluate, solver
 from . import recipe as recipes
-from .data import CocoDetection, CocoPaths, DataError, GroupedEpochSampler, collate
+from .data import CocoDetection, CocoPaths, DataError, collate
 from .mlperf_log import MLPerfLog, constants
 from .model import build_model
+from .sampler import GroupedEpochSampler
 from .weights import load_backbone_weights
 
 

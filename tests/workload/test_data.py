@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mlperf_maskrcnn import data
-from mlperf_maskrcnn.data import CocoDetection, DataError, GroupedEpochSampler
+from mlperf_maskrcnn.data import CocoDetection, DataError
+from mlperf_maskrcnn.sampler import GroupedEpochSampler
 from mlperf_maskrcnn.synthetic import SynthSpec, write_dataset
 
 
