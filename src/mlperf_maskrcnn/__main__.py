@@ -7,6 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+# The CUDA caching allocator reads this when CUDA starts: segments that grow instead of new
+# fixed blocks keep a long run's memory from fragmenting (variable image shapes, 6 images per GPU).
+os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlperf_maskrcnn", description=__doc__)
@@ -16,10 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", required=True, help="recipe name in resources/recipes, or a YAML path")
     train.add_argument("--data", required=True, type=Path, help="COCO 2017 tree (annotations/, train2017/, val2017/)")
     train.add_argument("--weights", type=Path, help="Detectron R-50.pkl (default: DATA/models/R-50.pkl)")
-    train.add_argument("--no-weights", action="store_true", help="start from random weights (open division)")
+    train.add_argument("--no-weights", action="store_true", help="start from random weights (open division only)")
     train.add_argument("--log-file", type=Path, help="MLPerf log file written by rank 0 (also on stdout)")
     train.add_argument("--seed", type=int, help="seed (default: random, shared by all ranks, logged)")
-    train.add_argument("--max-iter", type=int, help="cap iterations below the recipe's (throughput runs)")
+    train.add_argument("--max-iter", type=int, help="cap iterations below the recipe's")
     train.add_argument(
         "--throughput-iters",
         type=int,
@@ -30,13 +34,15 @@ def _parser() -> argparse.ArgumentParser:
         "--dist-timeout",
         type=float,
         default=300.0,
-        help="seconds a collective may wait for a peer before the run fails (default 300)",
+        help="seconds a rank may make no progress (a collective waiting for a dead peer) before the run fails",
     )
     train.add_argument(
         "--cache-cleared", action="store_true", help="the launcher dropped the page cache (or MLPERF_CACHE_CLEARED=1)"
     )
     train.add_argument("--threads", type=int, help="torch CPU threads per rank")
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    train.add_argument("--channels-last", action="store_true", help="NHWC memory format for the model (GPUs)")
+    train.add_argument("--no-cudnn-benchmark", action="store_true", help="do not let cuDNN time its algorithms")
     train.add_argument("--platform", help="submission_platform for the log (default: the recipe's)")
     train.add_argument("--org", default="ThaiSC", help="submission_org for the log")
     train.add_argument("--fault-nan-iter", type=int, help=argparse.SUPPRESS)
@@ -52,39 +58,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "synth":
-        from .synthetic import SynthSpec, write_tree
+def _synth(args: argparse.Namespace) -> int:
+    from .synthetic import SynthSpec, write_tree
 
-        root = write_tree(args.out, SynthSpec(args.train_images, args.val_images, seed=args.seed))
-        print(f"synthetic COCO tree written to {root}")
-        return 0
-    if args.command == "recipes":
-        from . import recipe
+    root = write_tree(args.out, SynthSpec(args.train_images, args.val_images, seed=args.seed))
+    print(f"synthetic COCO tree written to {root}")
+    return 0
 
-        try:
-            if args.name:
-                found = recipe.load(args.name)
-                for key, value in found.to_dict().items():
-                    print(f"{key}: {value}")
-            else:
-                print("\n".join(recipe.available_recipes()))
-        except recipe.RecipeError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
 
+def _recipes(args: argparse.Namespace) -> int:
+    from . import recipe
+
+    try:
+        if args.name:
+            for key, value in recipe.load(args.name).to_dict().items():
+                print(f"{key}: {value}")
+        else:
+            print("\n".join(recipe.available_recipes()))
+    except recipe.RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import contract
     from .data import DataError
+    from .distributed import detect
     from .recipe import RecipeError
-    from .train import TrainOptions, train
+    from .train import TrainOptions, main
     from .weights import WeightFileError
 
-    weights = None if args.no_weights else (args.weights or args.data / "models" / "R-50.pkl")
     options = TrainOptions(
         recipe=args.recipe,
         data=args.data,
-        weights=weights,
+        weights=None if args.no_weights else (args.weights or args.data / "models" / "R-50.pkl"),
         log_file=args.log_file,
         seed=args.seed,
         max_iter=args.max_iter,
@@ -94,15 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         cache_cleared=args.cache_cleared or os.environ.get("MLPERF_CACHE_CLEARED") == "1",
         threads=args.threads,
         device=args.device,
+        channels_last=args.channels_last,
+        cudnn_benchmark=not args.no_cudnn_benchmark,
         submission_org=args.org,
         submission_platform=args.platform,
         fault_nan_iter=args.fault_nan_iter,
     )
     try:
-        return train(options)
+        return main(options)
     except (RecipeError, WeightFileError, DataError) as err:
+        # Refused before the run started: the MLPerf log (if any) has no run_start.
+        kind = contract.DATA_ERROR if isinstance(err, DataError) else contract.SETUP_ERROR
         print(f"error: {err}", file=sys.stderr)
+        print(contract.rank_stop_line(detect().rank, kind, str(err)), file=sys.stderr, flush=True)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"synth": _synth, "recipes": _recipes, "train": _train}
+    return handlers[args.command](args)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ def ground_truth(path: str, engine: str = DEFAULT_ENGINE):
     return _GROUND_TRUTH[key]
 
 
+def preload(path: str, engine: str = DEFAULT_ENGINE) -> None:
+    """Read the ground truth into this process's cache (returns nothing: nothing to send back)."""
+    ground_truth(path, engine)
+
+
 def split_results(detections: list[dict]) -> tuple[list[dict], list[dict]]:
     """One result set per type, as the reference builds them: box results carry only boxes, mask
     results only masks (their areas and boxes then come from the masks)."""

@@ -212,6 +212,11 @@ class CocoDetection(torch.utils.data.Dataset):
         return np.asarray(Image.fromarray(full).resize((new_w, new_h), Image.NEAREST), dtype=np.uint8)
 
 
+def targets_to(targets: list[dict], device: torch.device) -> list[dict]:
+    """Training targets on the device (tensors copied without blocking; other values as they are)."""
+    return [{k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
+
+
 def collate(batch: list) -> tuple[list, list]:
     images = [item[0] for item in batch]
     targets = [item[1] for item in batch]

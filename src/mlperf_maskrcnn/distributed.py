@@ -1,9 +1,11 @@
-"""Rank, world size and rendezvous from Slurm or torchrun; process-group set-up and teardown.
+"""Rank, world size and rendezvous from Slurm or torchrun; the device, the process group, teardown.
 
 One process per GPU (or per CPU rank). Under ``srun`` the values come from SLURM_PROCID,
 SLURM_NTASKS, SLURM_LOCALID and the first host of the step's node list; under ``torchrun`` from
-RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. A collective that does not complete
-within ``timeout_s`` (a dead or stuck peer) raises instead of hanging until the job's wall time.
+RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT.
+
+On GPUs the process group maps CPU tensors to gloo and CUDA tensors to NCCL: NCCL serves CUDA
+tensors only, and object collectives (the seed, evaluation results) travel as CPU tensors.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 DEFAULT_PORT = 29500
+# The group's own timeout is longer than the trainer's watchdog (stopping.StopGuard), so a stuck
+# collective is reported by the trainer, with run_stop, before the backend kills the process.
+BACKEND_TIMEOUT_MARGIN_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,50 @@ def detect(environ: dict[str, str] | None = None) -> DistEnv:
     return DistEnv(0, 1, 0, "127.0.0.1", DEFAULT_PORT, "single")
 
 
-def init(dist_env: DistEnv, use_cuda: bool, timeout_s: float) -> None:
-    """Join the process group: NCCL on GPUs, gloo on CPUs, with a bounded collective timeout."""
+def device_index(local_rank: int, visible: int) -> int:
+    """The CUDA device of a rank: its local rank where the node's GPUs are all visible, 0 where
+    the site gives each task its own GPU (one visible device)."""
+    if visible < 1:
+        raise RuntimeError("no CUDA device is visible to this rank (CUDA_VISIBLE_DEVICES, the job's GPU request)")
+    if visible == 1:
+        return 0
+    if local_rank < visible:
+        return local_rank
+    raise RuntimeError(
+        f"local rank {local_rank} but only {visible} CUDA devices are visible "
+        f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): one task per GPU is required"
+    )
+
+
+def backend_for(use_cuda: bool) -> str:
+    """The process group's backend per device type (see the module docs)."""
+    return "cpu:gloo,cuda:nccl" if use_cuda else "cpu:gloo"
+
+
+def choose_device(requested: str, env: DistEnv):
+    """``cuda`` (this rank's GPU) or ``cpu``; ``auto`` takes a GPU where torch sees one."""
     import torch
+
+    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
+    if not use_cuda:
+        return torch.device("cpu")
+    index = device_index(env.local_rank, torch.cuda.device_count())
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def init(dist_env: DistEnv, device, timeout_s: float) -> None:
+    """Join the process group (nothing to join for one rank)."""
     import torch.distributed as dist
 
-    if use_cuda:
-        torch.cuda.set_device(dist_env.local_rank)
-        # Make a failed or stuck NCCL collective raise rather than block forever.
-        os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
     if dist_env.world == 1:
         return
     dist.init_process_group(
-        backend="nccl" if use_cuda else "gloo",
+        backend=backend_for(device.type == "cuda"),
         init_method=f"tcp://{dist_env.master_addr}:{dist_env.master_port}",
         rank=dist_env.rank,
         world_size=dist_env.world,
-        timeout=timedelta(seconds=timeout_s),
+        timeout=timedelta(seconds=timeout_s + BACKEND_TIMEOUT_MARGIN_S),
     )
 
 
@@ -93,6 +125,13 @@ def is_initialized() -> bool:
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized()
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if is_initialized():
+        dist.barrier()
 
 
 def shutdown() -> None:

@@ -22,9 +22,9 @@ def allreduce(size_mb: float, iters: int, timeout_s: float) -> int:
     from . import distributed
 
     env = distributed.detect()
-    use_cuda = torch.cuda.is_available()
-    distributed.init(env, use_cuda, timeout_s)
-    device = torch.device("cuda", env.local_rank) if use_cuda else torch.device("cpu")
+    device = distributed.choose_device("auto", env)
+    use_cuda = device.type == "cuda"
+    distributed.init(env, device, timeout_s)
     count = int(size_mb * 1024 * 1024 / 4)
     tensor = torch.ones(count, dtype=torch.float32, device=device)
     if env.world > 1:
@@ -57,20 +57,17 @@ def loader_rate(data: str, images: int, workers: int, min_size: int, max_size: i
     import torch
 
     from .data import CocoDetection, collate
-    from .sampler import GroupedEpochSampler
+    from .sampler import GroupedBatchStream, aspect_group
 
     dataset = CocoDetection(data, "train", train=True, min_size=min_size, max_size=max_size)
-    sampler = GroupedEpochSampler([dataset.aspect_group(i) for i in range(len(dataset))], batch, 0, 1, seed=0)
-    loader_ = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers)
-    done, epoch = 0, 0
+    stream = GroupedBatchStream([aspect_group(im["width"], im["height"]) for im in dataset.images], batch, 0, 1, seed=0)
+    loader_ = torch.utils.data.DataLoader(dataset, batch_sampler=stream, collate_fn=collate, num_workers=workers)
+    done = 0
     start = time.perf_counter()
-    while done < images:
-        epoch += 1
-        sampler.set_epoch(epoch)
-        for batch_images, _ in loader_:
-            done += len(batch_images)
-            if done >= images:
-                break
+    for batch_images, _ in loader_:
+        done += len(batch_images)
+        if done >= images:
+            break
     return done, time.perf_counter() - start
 
 

@@ -6,6 +6,7 @@ harness can read recipes (to pick one for a scale, to print it in a report) with
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -87,18 +88,20 @@ class Recipe:
     def global_batch(self) -> int:
         return self.ranks * self.images_per_gpu
 
-    def lr_at(self, iteration: int) -> float:
-        """Learning rate of the weight parameter group at a 1-based iteration.
+    def lr_at(self, step: int, base_lr: float | None = None) -> float:
+        """The learning rate at scheduler step ``step`` of a parameter group whose base LR is
+        ``base_lr`` (default: the recipe's, i.e. the weights' group).
 
-        ``mlperf_linear`` warmup as NVIDIA v0.7 logs it: base - (warmup - it) * factor, then x0.1
-        at each decay step (an iteration equal to a step is already decayed).
+        The reference's WarmupMultiStepLR with ``mlperf_linear`` warmup: during warmup the
+        group's own base LR minus ``(warmup_iters - step) * warmup_factor`` (so the bias group,
+        at twice the base, starts at 2*base - delta), then x0.1 at each decay step (a step
+        equal to a decay step is already decayed). Step k is the LR of the (k+1)-th iteration,
+        and the one NVIDIA's logs print at iteration k (printed after the scheduler stepped).
         """
-        if iteration < self.warmup_iters:
-            lr = self.base_lr - (self.warmup_iters - iteration) * self.warmup_factor
-        else:
-            lr = self.base_lr
-        decays = sum(1 for step in self.decay_steps if iteration >= step)
-        return lr * self.decay_factor**decays
+        base = self.base_lr if base_lr is None else base_lr
+        delta = (self.warmup_iters - step) * self.warmup_factor if step < self.warmup_iters else 0.0
+        decays = bisect.bisect_right(list(self.decay_steps), step)
+        return (base - delta) * self.decay_factor**decays
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -106,6 +109,12 @@ class Recipe:
         data["model"]["anchor_sizes"] = list(self.model.anchor_sizes)
         data["global_batch"] = self.global_batch
         return data
+
+
+def iterations_per_epoch(train_images: int, global_batch: int) -> int:
+    """The reference's epoch length in iterations: floor(images / global batch) + 1 (NVIDIA v0.7's
+    data loader; on COCO at batch 48 that is 2444, and its logs' epoch boundaries follow it)."""
+    return train_images // global_batch + 1
 
 
 def closed_division_violations(recipe: Recipe) -> list[str]:

@@ -1,60 +1,25 @@
-"""The training batch sampler: aspect-grouped global batches, each rank's share, every image once per epoch."""
+"""The training batch stream: aspect-grouped global batches, each rank's share, every image once per pass.
+
+The reference groups images by aspect ratio (h/w >= 1 is group 1, the rest group 0) and never
+puts two groups in one batch, so a batch is padded to one shape family (800x1344 or 1344x800 at
+most), not to a square. Here every global batch is cut from one group, and each rank takes its
+contiguous share of it, so all ranks of an iteration pad to the same family too.
+
+Training is a stream of passes; a pass is one random order of the whole training set, cut into
+global batches. Epochs are counted in iterations, as the reference counts them (``recipe``
+``iterations_per_epoch``), so a pass lasts about one epoch.
+"""
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterator
 
 
-class GroupedEpochSampler:
-    """Per-rank batches for one epoch: every training image exactly once across all ranks.
-
-    Each epoch draws one permutation (the same on every rank: seeded by seed and epoch), fills
-    global batches of ``global_batch`` images of one aspect group (h/w <= 1 or > 1), then puts
-    the leftovers of both groups into the final batch(es). Rank r takes its contiguous share of
-    each global batch; a short final batch is shared as evenly as possible, and one with fewer
-    images than ranks joins the batch before it, so every rank trains on at least one image.
-    """
-
-    def __init__(self, groups: list[int], global_batch: int, rank: int, world: int, seed: int):
-        if global_batch % world:
-            raise ValueError(f"global batch {global_batch} is not a multiple of {world} ranks")
-        self.groups = groups
-        self.global_batch = global_batch
-        self.rank, self.world, self.seed = rank, world, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def global_batches(self) -> list[list[int]]:
-        order = list(range(len(self.groups)))
-        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
-        pending: dict[int, list[int]] = {}
-        batches: list[list[int]] = []
-        for index in order:
-            bucket = pending.setdefault(self.groups[index], [])
-            bucket.append(index)
-            if len(bucket) == self.global_batch:
-                batches.append(bucket)
-                pending[self.groups[index]] = []
-        leftovers = [i for bucket in pending.values() for i in bucket]
-        for start in range(0, len(leftovers), self.global_batch):
-            batches.append(leftovers[start : start + self.global_batch])
-        if len(batches) > 1 and len(batches[-1]) < self.world:
-            # Too few images to give every rank one: they join the batch before, so no rank idles
-            # (DDP needs every rank in every step) and no image is dropped or repeated.
-            tail = batches.pop()
-            batches[-1] = batches[-1] + tail
-        # Shuffle batch order so the mixed leftover batch is not always last.
-        random.Random(self.seed * 7_919 + self.epoch).shuffle(batches)
-        return batches
-
-    def __iter__(self):
-        for batch in self.global_batches():
-            yield share(batch, self.rank, self.world)
-
-    def __len__(self) -> int:
-        return len(self.global_batches())
+def aspect_group(width: float, height: float) -> int:
+    """The reference's two groups: 1 for h/w >= 1 (portrait and square), 0 for landscape."""
+    return int(float(height) / float(width) >= 1.0)
 
 
 def share(batch: list[int], rank: int, world: int) -> list[int]:
@@ -62,3 +27,68 @@ def share(batch: list[int], rank: int, world: int) -> list[int]:
     base, extra = divmod(len(batch), world)
     start = rank * base + min(rank, extra)
     return batch[start : start + base + (1 if rank < extra else 0)]
+
+
+class GroupedBatchStream:
+    """Rank ``rank``'s batches, pass after pass, forever (the trainer counts the iterations).
+
+    Each pass draws one permutation (the same on every rank: seeded by seed and pass number),
+    fills global batches of ``global_batch`` images of one group, and ends each group with its
+    leftovers. A leftover smaller than the number of ranks cannot give every rank an image (DDP
+    needs every rank in every step), so it is balanced against the group's previous batch
+    (two batches of at least ``world`` images, neither larger than a full one) or, where that
+    batch is too small to split, merged into it. Only a group with fewer images than ranks in
+    the whole pass (a tiny test set; never COCO) is mixed into another group's batch.
+    """
+
+    def __init__(self, groups: list[int], global_batch: int, rank: int, world: int, seed: int):
+        if global_batch % world:
+            raise ValueError(f"global batch {global_batch} is not a multiple of {world} ranks")
+        if len(groups) < world:
+            raise ValueError(f"{len(groups)} training images cannot feed {world} ranks")
+        self.groups = groups
+        self.global_batch = global_batch
+        self.rank, self.world, self.seed = rank, world, seed
+
+    def pass_batches(self, number: int) -> list[list[int]]:
+        """The global batches of pass ``number``, in training order."""
+        order = list(range(len(self.groups)))
+        random.Random(self.seed * 1_000_003 + number).shuffle(order)
+        by_group: dict[int, list[list[int]]] = {}
+        for index in order:
+            batches = by_group.setdefault(self.groups[index], [[]])
+            if len(batches[-1]) == self.global_batch:
+                batches.append([])
+            batches[-1].append(index)
+        stray: list[int] = []
+        for group in sorted(by_group):
+            batches = by_group[group]
+            self._balance_tail(batches)
+            if len(batches) == 1 and len(batches[0]) < self.world:
+                stray += batches.pop()
+        result = [b for group in sorted(by_group) for b in by_group[group] if b]
+        if stray:
+            if result and len(stray) < self.world:
+                result[-1] += stray
+            else:
+                result.append(stray)
+        # Full and partial batches interleaved at random, as the reference orders its batches by
+        # their first image in the pass's random order.
+        random.Random(self.seed * 7_919 + number).shuffle(result)
+        return result
+
+    def _balance_tail(self, batches: list[list[int]]) -> None:
+        if len(batches) < 2 or len(batches[-1]) >= self.world:
+            return
+        tail = batches.pop()
+        previous = batches.pop()
+        joined = previous + tail
+        if len(joined) >= 2 * self.world:
+            batches += [joined[: -self.world], joined[-self.world :]]
+        else:
+            batches.append(joined)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for number in itertools.count():
+            for batch in self.pass_batches(number):
+                yield share(batch, self.rank, self.world)

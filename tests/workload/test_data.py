@@ -1,12 +1,10 @@
 import json
-from collections import Counter
 
 import pytest
 import torch
 
 from mlperf_maskrcnn import data
 from mlperf_maskrcnn.data import CocoDetection, DataError
-from mlperf_maskrcnn.sampler import GroupedEpochSampler
 from mlperf_maskrcnn.synthetic import SynthSpec, write_dataset
 
 
@@ -76,35 +74,6 @@ def test_reference_size_matches_maskrcnn_benchmark_rule():
     # Very wide: the longer side caps at 1333.
     assert data.reference_size(2000, 500, 800, 1333) == (1332, 333)
     assert data.reference_size(1066, 800, 800, 1333) == (1066, 800)
-
-
-def test_each_training_image_once_per_epoch_across_two_ranks(tree):
-    ds = CocoDetection(tree, "train", train=True, min_size=128, max_size=192)
-    groups = [ds.aspect_group(i) for i in range(len(ds))]
-    for epoch in (1, 2):
-        seen = Counter()
-        steps = []
-        for rank in (0, 1):
-            sampler = GroupedEpochSampler(groups, global_batch=4, rank=rank, world=2, seed=7)
-            sampler.set_epoch(epoch)
-            loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=data.collate)
-            batches = [[t["image_id"] for t in targets] for _, targets in loader]
-            assert all(batches), "every rank gets at least one image in every step"
-            steps.append(len(batches))
-            seen.update(i for b in batches for i in b)
-        assert steps[0] == steps[1], "both ranks take the same number of steps"
-        assert sorted(seen) == sorted(ds.image_id(i) for i in range(len(ds)))
-        assert set(seen.values()) == {1}
-
-
-def test_sampler_orders_differ_between_epochs_and_batches_keep_aspect_groups():
-    groups = [0] * 30 + [1] * 30
-    sampler = GroupedEpochSampler(groups, global_batch=6, rank=0, world=1, seed=1)
-    sampler.set_epoch(1)
-    first = sampler.global_batches()
-    sampler.set_epoch(2)
-    assert sampler.global_batches() != first
-    assert all(len({groups[i] for i in batch}) == 1 for batch in first if len(batch) == 6)
 
 
 def test_malformed_annotations_name_file_and_field(tmp_path):

@@ -1,7 +1,6 @@
 import torch
 
 from mlperf_maskrcnn import recipe as recipes
-from mlperf_maskrcnn import solver
 from mlperf_maskrcnn.model import BatchCandidatesRPN, build_model
 
 
@@ -65,15 +64,3 @@ def test_transform_resizes_only_at_test_time():
     model.transform.eval()
     batched, _ = model.transform([image])
     assert min(batched.image_sizes[0]) == 128
-
-
-def test_bias_parameters_get_twice_the_lr_and_no_weight_decay():
-    r = recipes.load("nvidia_dgxa100")
-    model = build_model(r)
-    optimizer = solver.build_optimizer(model, r)
-    weights, biases = optimizer.param_groups
-    assert weights["weight_decay"] == 1e-4 and biases["weight_decay"] == 0.0
-    assert all(p.dim() == 1 for p in biases["params"])
-    assert abs(solver.set_lr(optimizer, r, 20) - 0.002) < 1e-12
-    assert abs(biases["lr"] - 0.004) < 1e-12 and abs(weights["lr"] - 0.002) < 1e-12
-    assert optimizer.defaults["momentum"] == 0.9

@@ -1,4 +1,6 @@
-"""The trainer under faults: it stops with run_stop aborted and the reason, never a pass."""
+"""The trainer under faults: it stops with run_stop aborted and the reason, never a pass.
+
+Each test runs the real trainer on a small synthetic set (seconds to a minute): marked slow."""
 
 from __future__ import annotations
 
@@ -8,15 +10,22 @@ import sys
 
 import pytest
 
-from acceptance.mlperf import analysis
+from acceptance.mlperf import analysis, parse
 from acceptance.suite.maskrcnn import job_end_reason
+from mlperf_maskrcnn import contract
 from mlperf_maskrcnn.recipe import recipes_dir
 from mlperf_maskrcnn.synthetic import SynthSpec, write_tree
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     return write_tree(tmp_path_factory.mktemp("faults"), SynthSpec(train_images=4, val_images=2, seed=5))
+
+
+def _run_stop(tmp_path) -> dict:
+    return parse.parse(tmp_path / "mlperf_log.txt").last("run_stop").metadata
 
 
 def _train(tree, tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, analysis.RunSummary]:
@@ -55,6 +64,7 @@ def test_nan_loss_aborts_with_the_reason_in_the_log(tree, tmp_path):
     assert done.returncode == 2
     assert summary.status == "aborted" and not summary.converged
     assert "loss became nan at iteration 2" in summary.reason
+    assert _run_stop(tmp_path)["stop_kind"] == "nonfinite_loss"
 
 
 def test_iteration_cap_aborts_with_best_scores(tree, tmp_path):
@@ -82,6 +92,7 @@ def test_bad_recipe_is_refused_before_anything_runs(tree, tmp_path):
     bad.write_text((recipes_dir() / "nvidia_dgx1.yaml").read_text().replace("base_lr: 0.06", "base_lr: 0.05"))
     done, _ = _train(tree, tmp_path, "--recipe", str(bad))
     assert done.returncode == 2 and "base_lr rule" in done.stderr
+    assert [(rank, kind) for rank, kind, _ in contract.read_rank_stops(done.stderr)] == [(0, "setup_error")]
     log = tmp_path / "mlperf_log.txt"
     assert not log.exists() or "run_start" not in log.read_text()
 
@@ -96,14 +107,21 @@ def test_missing_training_annotations_stop_before_run_start(tree, tmp_path):
     assert summary.hyperparameters and "run_start" not in (tmp_path / "mlperf_log.txt").read_text()
 
 
-def test_malformed_val_annotations_stop_before_run_start(tree, tmp_path):
+def test_malformed_val_annotations_abort_the_timed_run_naming_the_file(tree, tmp_path):
+    # The validation annotations are read after run_start (MLPerf's timing rule), so a broken file
+    # ends the timed run with run_stop aborted, naming the file.
     broken = tmp_path / "coco"
     shutil.copytree(tree, broken)
     (broken / "annotations" / "instances_val2017.json").write_text('{"images": [{"id": 1}], ')
-    done, _ = _train(broken, tmp_path)
+    done, summary = _train(broken, tmp_path)
     assert done.returncode == 2
-    assert "instances_val2017.json: malformed JSON at line 1" in done.stderr
-    assert "run_start" not in (tmp_path / "mlperf_log.txt").read_text()
+    assert summary.status == "aborted" and "instances_val2017.json: malformed JSON at line 1" in summary.reason
+    assert _run_stop(tmp_path)["stop_kind"] == "data_error"
+
+
+def test_closed_recipe_without_weights_is_refused(tree, tmp_path):
+    done, _ = _train(tree, tmp_path, "--recipe", "nvidia_dgx1", "--no-weights")
+    assert done.returncode == 2 and "--no-weights is for open-division recipes only" in done.stderr
 
 
 def test_closed_recipe_refuses_another_scale(tree, tmp_path):
