@@ -2,8 +2,12 @@
 
 Slurm partitions use ``srun``: one task per rank, rank and world from SLURM_* variables. Where
 there is no Slurm, torchrun starts ``num_tasks`` ranks on this host and sets RANK/WORLD_SIZE;
-if one rank dies it stops the others, so a failure cannot hang.
+if one rank dies it stops the others, so a failure cannot hang. It is started through the
+suite's own interpreter (``python -m torch.distributed.run``, what the ``torchrun`` script runs),
+so the job needs no activated virtual environment.
 """
+
+import sys
 
 from reframe.core.backends import register_launcher
 from reframe.core.launchers import JobLauncher
@@ -13,7 +17,9 @@ from reframe.core.launchers import JobLauncher
 class TorchrunLauncher(JobLauncher):
     def command(self, job):
         return [
-            "torchrun",
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
             "--standalone",
             "--nnodes",
             "1",

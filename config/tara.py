@@ -1,21 +1,52 @@
 """ReFrame configuration: ``reframe -C config/tara.py -c checks/ -r``.
 
-Systems, in the order ReFrame tries their host names: TARA and LANTA (by host name), the CI
-cluster (``--system ci-cluster`` only), and the local fallback for any other host. Each system
-lives in ``config/systems/<name>.py``; adding one is a file there plus reference entries in
-``resources/references/`` (no change to checks).
+Systems are the files in ``config/systems/`` (one per system, each defining ``system``, a ReFrame
+systems entry), tried by host name in file-name order with the local fallback last; the CI
+cluster is selected with ``--system ci-cluster`` only. Every system passes through
+``systems.common.normalise``, which refuses unknown features and extras keys, naming them. Adding
+a system is a file there plus reference entries in ``resources/references/`` (no check changes).
+Reference files are checked here too, so a broken one stops the run before any job is submitted.
 """
 
+import glob
+import importlib
 import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)
+# Appended, never inserted: ReFrame 4.10 loads this file inside a context that appends this folder
+# and then pops sys.path at that index, so an insert(0) here made it drop site-packages instead
+# (and with it polars: `--performance-compare` and the stored-session queries failed).
+sys.path.append(_HERE)
 # The checks import the harness (src/acceptance); make it importable without installing it.
-sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "src"))
+sys.path.append(os.path.join(os.path.dirname(_HERE), "src"))
 
 import launchers  # noqa: E402,F401  (registers the torchrun launcher)
-from systems import ci_cluster, lanta, local, tara  # noqa: E402
+from systems.common import normalise  # noqa: E402
+
+from acceptance.suite import references  # noqa: E402
+
+_NOT_SYSTEMS = {"__init__", "common"}
+_LAST = "local"  # its host-name pattern matches everything
+
+
+def _systems() -> list[dict]:
+    names = sorted(
+        os.path.splitext(os.path.basename(path))[0] for path in glob.glob(os.path.join(_HERE, "systems", "*.py"))
+    )
+    names = [n for n in names if n not in _NOT_SYSTEMS and n != _LAST] + [_LAST]
+    found = []
+    for name in names:
+        module = importlib.import_module(f"systems.{name}")
+        entries = getattr(module, "systems", None) or [getattr(module, "system", None)]
+        if not all(isinstance(e, dict) for e in entries):
+            raise ValueError(f"config/systems/{name}.py defines no 'system' dict (ReFrame's systems schema)")
+        found += [normalise(entry, f"config/systems/{name}.py") for entry in entries]
+    return found
+
+
+_SYSTEMS = _systems()
+references.validate_all()
 
 # One perflog record per test run: where, what scale, which recipe, every performance variable
 # with its reference and verdict, and where the reference comes from.
@@ -30,14 +61,14 @@ _PERFVAR_FORMAT = (
 )
 
 site_configuration = {
-    "systems": [tara.system, lanta.system, ci_cluster.system, local.system],
+    "systems": _SYSTEMS,
     "environments": [
         {
-            # The workload's Python: the venv on the host, or the container image's (the image is
-            # set by the check, and the partition's container platform loads its module).
+            # The workload's interpreter is named by the checks (the venv on the host, the image's
+            # in a container); the partition's container platform loads its own module.
             "name": "maskrcnn",
             "features": ["maskrcnn"],
-            "target_systems": ["tara", "lanta", "ci-cluster", "local"],
+            "target_systems": [s["name"] for s in _SYSTEMS],
         },
     ],
     "logging": [
@@ -65,11 +96,20 @@ site_configuration = {
             ],
         }
     ],
+    # ReFrame's results database (every session, for `acceptance history` and
+    # `reframe --performance-compare`): $ACCEPTANCE_REPORT_DIR/results.db, else reports/results.db
+    # under the working directory; RFM_SQLITE_DB_FILE moves it, RFM_ENABLE_RESULTS_STORAGE=0 turns it off.
+    "storage": [
+        {
+            "enable": True,
+            # Relative paths stay relative: ReFrame reads this file from within config/.
+            "sqlite_db_file": os.path.join(os.environ.get("ACCEPTANCE_REPORT_DIR", "reports"), "results.db"),
+        }
+    ],
     "general": [
         {
             # checks/ holds mlperf/ and system/: load them with the plain '-c checks/'.
             "check_search_recursive": True,
-            # A check file that fails to load is an error, never a silent pass with fewer checks.
             "report_file": "reports/runs/run-report-{sessionid}.json",
         }
     ],

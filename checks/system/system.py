@@ -5,7 +5,6 @@ resources/references/system.yaml.
 """
 
 import reframe as rfm
-from reframe.core.builtins import fixture
 
 from acceptance.suite.constants import (
     FEATURE_COCO,
@@ -16,44 +15,52 @@ from acceptance.suite.constants import (
     TAG_SMOKE,
     TAG_SYSTEM,
 )
-from acceptance.suite.synthetic import SyntheticCoco
+from acceptance.suite.coverage import SuiteCoverage
+from acceptance.suite.synthetic import SyntheticData
 from acceptance.suite.system_checks import AllreduceBandwidth, CocoManifest, ContainerStarts, GpusVisible, LoaderRate
 
 
 @rfm.simple_test
 class GpusVisibleCheck(GpusVisible):
+    descr = "Every node of an allocation sees the partition's GPU model and count"
     valid_systems = [f"+{FEATURE_GPU}"]
 
 
 @rfm.simple_test
 class AllreduceCheck(AllreduceBandwidth):
+    descr = "All-reduce bus bandwidth across the nodes; no TCP-socket fallback between GPU nodes"
     valid_systems = ["*"]
     tags = {TAG_SYSTEM, TAG_ACCEPTANCE, TAG_SMOKE}
 
 
 @rfm.simple_test
 class ContainerCheck(ContainerStarts):
+    descr = "The workload image starts and has kernels for the node's GPUs"
     valid_systems = [f"+{FEATURE_CONTAINERS}"]
 
 
 @rfm.simple_test
 class CocoManifestCheck(CocoManifest):
+    descr = "The COCO 2017 tree matches the manifest (counts, checksums, every image whole)"
     valid_systems = [f"+{FEATURE_COCO}"]
 
 
 @rfm.simple_test
 class LoaderRateCheck(LoaderRate):
+    descr = "Training images per second from one node's data pipeline"
     valid_systems = [f"+{FEATURE_COCO}"]
 
 
 @rfm.simple_test
-class LoaderRateSmoke(LoaderRate):
+class LoaderRateSmoke(LoaderRate, SyntheticData):
     """The same measurement on the synthetic set where there is no COCO."""
 
+    descr = "Training images per second from one node's data pipeline (SYNTHETIC data)"
     valid_systems = [f"+{FEATURE_SYNTHETIC}"]
-    synthetic = fixture(SyntheticCoco, scope="session")
     images = 32
     tags = {TAG_SYSTEM, TAG_SMOKE}
 
-    def default_data_dir(self) -> str:
-        return self.synthetic.root
+
+@rfm.simple_test
+class SuiteCoverageCheck(SuiteCoverage):
+    descr = "The partition runs the Mask R-CNN check (it names a data feature and the suite's environment)"

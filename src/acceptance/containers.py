@@ -35,19 +35,20 @@ def digest(image: str | Path) -> str:
 
 
 def data_mounts(data_dir: str | Path, roots: tuple[str, ...]) -> list[tuple[str, str]]:
-    """Read-only binds of a data tree at each container root. Entries of the tree that are
+    """(host path, container path) binds of a data tree at each container root, to be bound
+    read-only. Entries of the tree that are
     symbolic links to elsewhere (``acceptance data layout`` links the image folders) would
     dangle in the container, so their targets are bound too, at their own paths: a bind onto
     the link itself would follow the link inside the container and find nothing there."""
     data_dir = Path(data_dir)
-    mounts = [(str(data_dir), f"{root}:ro") for root in roots]
+    mounts = [(str(data_dir), root) for root in roots]
     resolved_root = data_dir.resolve()
     targets = []
     for link in _links(data_dir):
         target = link.resolve()
         if target.exists() and not target.is_relative_to(resolved_root) and target not in targets:
             targets.append(target)
-    return mounts + [(str(t), f"{t}:ro") for t in targets]
+    return mounts + [(str(t), str(t)) for t in targets]
 
 
 def _links(data_dir: Path) -> list[Path]:

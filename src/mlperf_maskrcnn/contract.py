@@ -9,7 +9,9 @@ here changes writer and reader together:
 - progress lines that rank 0 writes into the MLPerf log file: iteration, images per second;
 - the environment line (software and devices of the run) in the same file;
 - rank lines on stderr: a rank other than 0 (which writes no MLPerf log) or a run that stopped
-  before its log existed says why it stopped.
+  before its log existed says why it stopped;
+- the probes' ``key: value`` lines (``python -m mlperf_maskrcnn.probes``), which the system
+  checks read.
 """
 
 from __future__ import annotations
@@ -117,4 +119,20 @@ def read_rank_stops(text: str) -> list[tuple[int, str, str]]:
             found.append((int(data["rank"]), str(data[STOP_KIND]), str(data[STOP_REASON])))
         except (ValueError, KeyError, TypeError):
             continue
+    return found
+
+
+# ---- probe lines ------------------------------------------------------------------------------------
+_PROBE = re.compile(r"^([a-z][a-z0-9_]*): (\S.*)$", re.MULTILINE)
+
+
+def probe_line(key: str, value: object) -> str:
+    return f"{key}: {value}"
+
+
+def read_probe(text: str) -> dict[str, str]:
+    """Every ``key: value`` line of a probe's output (the first value of a repeated key)."""
+    found: dict[str, str] = {}
+    for key, value in _PROBE.findall(text):
+        found.setdefault(key, value.strip())
     return found

@@ -4,7 +4,7 @@
     python -m mlperf_maskrcnn.probes loader --data DIR --images 64 --workers 4
     python -m mlperf_maskrcnn.probes devices
 
-Each prints ``key: value`` lines that the checks' sanity and performance functions read.
+Each prints ``key: value`` lines (``contract.probe_line``) that the checks' sanity and performance functions read.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
+from . import contract
 
 
 def allreduce(size_mb: float, iters: int, timeout_s: float) -> int:
@@ -42,12 +44,12 @@ def allreduce(size_mb: float, iters: int, timeout_s: float) -> int:
     # Bus bandwidth as nccl-tests defines it: what each link carries in a ring all-reduce.
     busbw = algbw * 2 * (env.world - 1) / env.world if env.world > 1 else 0.0
     if env.rank == 0:
-        print(f"backend: {'nccl' if use_cuda else 'gloo'}")
-        print(f"ranks: {env.world}")
-        print(f"size_bytes: {count * 4}")
-        print(f"time_s: {elapsed:.6f}")
-        print(f"algbw_GBps: {algbw:.4f}")
-        print(f"busbw_GBps: {busbw:.4f}")
+        print(contract.probe_line("backend", 'nccl' if use_cuda else 'gloo'))
+        print(contract.probe_line("ranks", env.world))
+        print(contract.probe_line("size_bytes", count * 4))
+        print(contract.probe_line("time_s", f"{elapsed:.6f}"))
+        print(contract.probe_line("algbw_GBps", f"{algbw:.4f}"))
+        print(contract.probe_line("busbw_GBps", f"{busbw:.4f}"))
     distributed.shutdown()
     return 0
 
@@ -74,9 +76,9 @@ def loader_rate(data: str, images: int, workers: int, min_size: int, max_size: i
 def loader(data: str, images: int, workers: int, min_size: int, max_size: int, batch: int) -> int:
     """Training images per second from the data pipeline (the LoaderRate check reads this)."""
     done, elapsed = loader_rate(data, images, workers, min_size, max_size, batch)
-    print(f"images: {done}")
-    print(f"workers: {workers}")
-    print(f"images_per_s: {done / elapsed:.3f}")
+    print(contract.probe_line("images", done))
+    print(contract.probe_line("workers", workers))
+    print(contract.probe_line("images_per_s", f"{done / elapsed:.3f}"))
     return 0
 
 
@@ -88,21 +90,22 @@ def devices() -> int:
     import torchvision
 
     count = torch.cuda.device_count()
-    print(f"torch: {torch.__version__}")
-    print(f"torchvision: {torchvision.__version__}")
-    print(f"cuda: {torch.version.cuda}")
-    print(f"cuda_available: {torch.cuda.is_available()}")
-    print(f"nccl: {'.'.join(map(str, torch.cuda.nccl.version())) if count else 'n/a'}")
+    print(contract.probe_line("torch", torch.__version__))
+    print(contract.probe_line("torchvision", torchvision.__version__))
+    print(contract.probe_line("cuda", torch.version.cuda))
+    print(contract.probe_line("cuda_available", torch.cuda.is_available()))
+    print(contract.probe_line("nccl", '.'.join(map(str, torch.cuda.nccl.version())) if count else 'n/a'))
     built = torch.cuda.get_arch_list() if torch.version.cuda else []
-    print(f"built_for: {' '.join(built) or 'cpu only'}")
-    print(f"gpu_count: {count}")
+    print(contract.probe_line("built_for", ' '.join(built) or 'cpu only'))
+    print(contract.probe_line("gpu_count", count))
     unsupported = 0
     for index in range(count):
         major, minor = torch.cuda.get_device_capability(index)
         ok = f"sm_{major}{minor}" in built
         unsupported += not ok
-        print(f"gpu_{index}: {torch.cuda.get_device_name(index)} sm_{major}{minor} {'ok' if ok else 'NOT IN BUILD'}")
-    print(f"unsupported_gpus: {unsupported}")
+        state = "ok" if ok else "NOT IN BUILD"
+        print(contract.probe_line(f"gpu_{index}", f"{torch.cuda.get_device_name(index)} sm_{major}{minor} {state}"))
+    print(contract.probe_line("unsupported_gpus", unsupported))
     return 0
 
 

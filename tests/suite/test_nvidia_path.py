@@ -90,7 +90,7 @@ def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
                      "#SBATCH -A proj0001", "#SBATCH --gres=gpu:8"):  # fmt: skip
             assert line in script, (impl, line)
         assert "srun --cpu-bind=verbose,mask_cpu:" in script and "singularity exec" in script
-        assert " --nv " in script and f'-B"{coco}:/coco:ro"' in script
+        assert " --nv " in script and f"-B {coco}:/coco:ro " in script
         # DGX-1: 2 sockets x 20 cores, hyperthreads; each GPU's rank gets 5 cores of its socket
         # and their siblings, no core shared.
         masks = _masks(script)
@@ -103,7 +103,9 @@ def test_tara_dgx_job_scripts_for_both_implementations(tmp_path, site):
     assert str(site["images"]["nvidia"]) in nvidia
     # NVIDIA's trainer: checkout and data read-only, rank/world from Slurm inside each task,
     # the rendezvous on the first node, the DGX-1 configuration's hyperparameters.
-    assert f'-B"{checkout}:/workspace/object_detection:ro"' in nvidia and f'-B"{coco}:/data:ro"' in nvidia
+    assert f"-B {checkout}:/workspace/object_detection:ro " in nvidia and f"-B {coco}:/data:ro " in nvidia
+    # The workload's interpreter is named: the image's (conda in NGC 20.06, system Python after).
+    assert "/opt/conda/bin/python -u " in nvidia and "/usr/bin/python3 -u -m mlperf_maskrcnn train" in bundled
     assert 'RANK="${SLURM_PROCID:-0}"' in nvidia and 'WORLD_SIZE="${SLURM_NTASKS:-1}"' in nvidia
     assert '--local_rank "$LOCAL_RANK"' in nvidia
     assert 'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"' in nvidia
@@ -135,7 +137,10 @@ def test_lanta_four_node_job_scripts_for_both_implementations(tmp_path, site):
                      "--network=job_vni,single_node_vni"):  # fmt: skip
             assert line in script, (impl, line)
         assert "apptainer exec" in script and " --nv " in script
-        assert f'-B"{site["coco"]}:/coco:ro"' in script
+        assert f"-B {site['coco']}:/coco:ro " in script
+        # The site's NCCL network in the image: its plugin bound in, NCCL_NET named (quoted: a space).
+        assert "export NCCL_NET='AWS Libfabric'" in script and "export NCCL_DEBUG=INFO" in script
+        assert "-B /opt/cray/aws-ofi-nccl/lib:/opt/cray/aws-ofi-nccl/lib:ro " in script
         # One EPYC 7713 (64 cores, no SMT): 16 cores per A100.
         assert [_cores(m) for m in _masks(script)] == [list(range(i * 16, i * 16 + 16)) for i in range(4)]
     assert "--recipe lanta_4x4" in scripts["bundled"]
@@ -190,15 +195,11 @@ def test_symlinked_data_layout_binds_the_link_targets(tmp_path, site):
     (site["coco"] / "train2017").symlink_to(elsewhere)
     (site["coco"] / "val2017").mkdir()
     mounts = containers.data_mounts(site["coco"], ("/coco", "/data"))
-    assert mounts == [
-        (str(site["coco"]), "/coco:ro"),
-        (str(site["coco"]), "/data:ro"),
-        (str(elsewhere), f"{elsewhere}:ro"),
-    ]
+    assert mounts == [(str(site["coco"]), "/coco"), (str(site["coco"]), "/data"), (str(elsewhere), str(elsewhere))]
     scripts, _, _ = _dry_run(tmp_path, "tara:dgx", 1, site["env"], "-E", "num_nodes==1")
     assert set(scripts) == {"bundled", "nvidia-v0.7"}
     for script in scripts.values():
-        assert f'-B"{elsewhere}:{elsewhere}:ro"' in script
+        assert f"-B {elsewhere}:{elsewhere}:ro " in script
 
 
 # ---- NVIDIA's published logs through the check's sanity and performance functions ---------------

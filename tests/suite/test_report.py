@@ -34,7 +34,7 @@ def _ttt_case(smoke_run) -> dict:
 def test_report_figures_match_the_analysis_library(smoke_run, smoke_report):
     md = (smoke_report / "summary.md").read_text()
     case = _ttt_case(smoke_run)
-    run = analysis.summarize(Path(case["outputdir"]) / "mlperf_log.txt")
+    run = analysis.summarize(Path(case["outputdir"]) / case["mlperf_log"])
     ttt = case["perfvalues"]["local:default:time_to_train"]
     assert abs(ttt[0] - run.time_to_train_min) < 1e-9
     assert f"| time_to_train | {ttt[0]:.2f} min | 5.00 min | <= 10 | pass |" in md

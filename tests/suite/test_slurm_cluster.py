@@ -72,7 +72,7 @@ def test_four_node_smoke_runs_through_sbatch_and_srun(cluster, tmp_path):
     assert case["num_tasks"] == 4 and case["recipe"] == "smoke_4ranks"
     script = (Path(case["outputdir"]) / "rfm_job.sh").read_text()
     assert "#SBATCH --nodes=4" in script and "#SBATCH --ntasks=4" in script and "\nsrun " in script
-    log = (Path(case["outputdir"]) / "mlperf_log.txt").read_text()
+    log = (Path(case["outputdir"]) / case["mlperf_log"]).read_text()
     assert "4 ranks x 1 = global batch 4" in log and '"status": "success"' in log
     assert case["perfvalues"]["ci-cluster:debug:time_to_train"][0] > 0
     assert not _squeue(cluster["env"]).strip()
@@ -164,7 +164,7 @@ def test_wrong_partition_is_reported_from_sbatch(cluster, tmp_path):
 def test_wall_time_exceeded_fails_saying_so_and_keeps_the_log(cluster, tmp_path):
     prefix = tmp_path / "walltime"
     done, report = run_reframe(
-        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "MaskRCNNSmoke.time_limit=1m"],
+        ["--system", "ci-cluster", "-r", *FOUR_NODE_TTT, "-S", "MaskRCNNSmoke.run_time_limit=1m"],
         prefix,
         env=cluster["env"],
     )

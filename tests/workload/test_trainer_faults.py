@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from acceptance.mlperf import analysis, parse
-from acceptance.suite.maskrcnn import job_end_reason
 from mlperf_maskrcnn import contract
 from mlperf_maskrcnn.recipe import recipes_dir
 from mlperf_maskrcnn.synthetic import SynthSpec, write_tree
@@ -133,24 +132,3 @@ def test_closed_recipe_refuses_another_scale(tree, tmp_path):
 def test_missing_weights_are_named(tree, tmp_path):
     done, _ = _train(tree, tmp_path, "--weights", str(tmp_path / "R-50.pkl"))
     assert done.returncode == 2 and f"weight file {tmp_path / 'R-50.pkl'} not found" in done.stderr
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("srun: error: n3: task 2: Killed\nsrun: error: n1: task 0: Exited with exit code 3", "rank 2 on n3: Killed"),
-        (
-            "slurmstepd: error: *** JOB 12 ON n1 CANCELLED AT 2026-11-28T10:00:00 DUE TO TIME LIMIT ***",
-            "time limit ended it",
-        ),
-        (
-            "[0]:\n  time      : x\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 3)",
-            "rank 1 exited with -9",
-        ),
-        ("rank 0: distributed failure on rank 0: Connection closed by peer", "rank 0: distributed failure"),
-        ("error: /coco/annotations/instances_train2017.json not found", "the trainer stopped: /coco/annotations"),
-        ("nothing useful", "see the job's output"),
-    ],
-)
-def test_job_end_reason_names_rank_or_time_limit(text, expected):
-    assert expected in job_end_reason(text)

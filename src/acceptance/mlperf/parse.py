@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlperf_maskrcnn import contract
+
 MARKER = ":::MLLOG"
 
 # NVIDIA v0.7 (maskrcnn_benchmark MetricLogger): "iter: 1600 ... time: 0.2307 (0.2358)"; the first
 # number is the median over the logger's window, the second the running mean.
 _NVIDIA_ITER = re.compile(r"\biter: (\d+)\b.*?\btime: ([0-9.]+) \(([0-9.]+)\)")
-# The bundled trainer: "progress: iter 20/400 epoch 3 ... img/s 12.34"
-_BUNDLED_ITER = re.compile(r"progress: iter (\d+)/\d+ .*\bimg/s ([0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,9 @@ def _read_iteration(result: ParsedLog, text: str) -> None:
     if match:
         result.iteration_times.append((int(match.group(1)), float(match.group(2))))
         return
-    match = _BUNDLED_ITER.search(text)
-    if match:
-        result.iteration_rates.append((int(match.group(1)), float(match.group(2))))
+    progress = contract.read_progress(text)  # the bundled trainer's progress line
+    if progress is not None:
+        result.iteration_rates.append(progress)
 
 
 LOG_PATTERNS = ("result_*.txt", "result_*.txt.xz", "result_*.txt.gz", "*.log", "mlperf*.txt")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlperf_maskrcnn import contract
+from mlperf_maskrcnn.resources import resources_dir
+
 from .. import containers
 from ..mlperf import analysis, parse, score
 from ..mlperf.analysis import RunSummary
-
-_ENVIRONMENT = re.compile(r"environment: (.+)$", re.MULTILINE)
 
 
 @dataclass
@@ -100,18 +100,18 @@ def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
 
 
 def _attach_log(crit: Criterion, case: dict) -> None:
-    name = "mlperf_log.txt" if case.get("implementation") == "bundled" else case.get("job_stdout", "rfm_job.out")
+    name = case.get("mlperf_log") or ""  # the check's variable: the log's name in its output folder
     for folder in (case.get("outputdir"), case.get("stagedir")):
-        if folder and (Path(folder) / name).is_file():
+        if name and folder and (Path(folder) / name).is_file():
             crit.log_path = str(Path(folder) / name)
             crit.run = analysis.summarize(crit.log_path)
-            match = _ENVIRONMENT.search(Path(crit.log_path).read_text(errors="replace"))
-            crit.environment = match.group(1) if match else ""
+            facts = contract.read_environment(Path(crit.log_path).read_text(errors="replace"))
+            crit.environment = " ".join(f"{k}={v}" for k, v in facts.items())
             return
 
 
 def suite_commit() -> str:
-    root = Path(__file__).resolve().parents[3]
+    root = resources_dir().parent
     done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
     if done.returncode != 0:
         return "unknown (not a git checkout)"

@@ -1,15 +1,34 @@
-"""Plain functions that read a partition's description (config/) and set a test's layout.
+"""Plain functions that read a partition's description (config/) and set a test's layout and limits.
 
-They take the test (or the partition) and either return a value or say, in one sentence, what
-the partition lacks; the library tests turn that sentence into a skip.
+Pure functions take the partition and return a value, or say in one sentence what the partition
+lacks; the ``set_*`` functions take the test, set its attributes, and turn that sentence into a
+skip (a test mixing in ``base.ExplainedSkip``) or a refusal before anything is submitted.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 
-from .constants import EXTRA_CPU_RANKS, EXTRA_NODES, EXTRA_RECIPES, EXTRA_THREADS
+from reframe.core.exceptions import ReframeError
+
+from . import references
+from .constants import (
+    DEFAULT_IMAGE_PYTHON,
+    DEFAULT_NVIDIA_PYTHON,
+    EXTRA_ACCOUNT_ENV,
+    EXTRA_CPU_RANKS,
+    EXTRA_IMAGE_PYTHON,
+    EXTRA_NCCL,
+    EXTRA_NODES,
+    EXTRA_NVIDIA_PYTHON,
+    EXTRA_PYTHON,
+    EXTRA_RECIPES,
+    EXTRA_THREADS,
+    EXTRA_TIME_LIMITS,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,7 @@ class Layout:
         return self.nodes * self.tasks_per_node
 
 
+# ---- pure: partition -> value ------------------------------------------------------------------------
 def partition_nodes(partition) -> int:
     """Nodes the partition offers (``extras.nodes``; 1 when the config does not say)."""
     return int(partition.extras.get(EXTRA_NODES, 1))
@@ -37,7 +57,7 @@ def layout_for(partition, nodes: int) -> tuple[Layout | None, str]:
     """One task per GPU (CPU ranks where there are none) on ``nodes`` nodes, or why not."""
     available = partition_nodes(partition)
     if nodes > available:
-        return None, (f"{partition.fullname} has {available} node(s); a {nodes}-node run cannot be scheduled there")
+        return None, f"{partition.fullname} has {available} node(s); a {nodes}-node run cannot be scheduled there"
     gpus = gpus_per_node(partition)
     per_node = gpus if gpus else int(partition.extras.get(EXTRA_CPU_RANKS, 1))
     return Layout(nodes, per_node, gpus), ""
@@ -70,6 +90,59 @@ def site_value(partition, environ, key: str, override: str = "") -> str:
         return override
     value = partition.extras.get(key) or (environ.extras.get(key) if environ is not None else None)
     return str(value) if value else ""
+
+
+def workload_python(partition, implementation: str, in_container: bool) -> str:
+    """The workload's interpreter, named explicitly (never a bare ``python`` from PATH): in a
+    container the image's, on the host the suite's own venv unless the config names another."""
+    if not in_container:
+        return str(partition.extras.get(EXTRA_PYTHON) or sys.executable)
+    if implementation == "nvidia-v0.7":
+        return str(partition.extras.get(EXTRA_NVIDIA_PYTHON) or DEFAULT_NVIDIA_PYTHON)
+    return str(partition.extras.get(EXTRA_IMAGE_PYTHON) or DEFAULT_IMAGE_PYTHON)
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def seconds(limit: str) -> int:
+    """A time limit as seconds: ReFrame's ``1d2h30m``/``90s`` form or Slurm's ``D-HH:MM:SS``/``HH:MM:SS``."""
+    text = str(limit).strip()
+    match = _DURATION.match(text)
+    if text and match and any(match.groups()):
+        d, h, m, s = (int(g or 0) for g in match.groups())
+        return ((d * 24 + h) * 60 + m) * 60 + s
+    days, _, clock = text.rpartition("-")
+    parts = clock.split(":")
+    if 1 <= len(parts) <= 3 and all(p.isdigit() for p in parts) and (not days or days.isdigit()):
+        h, m, s = ([0] * (3 - len(parts)) + [int(p) for p in parts]) if len(parts) > 1 else (0, int(parts[0]), 0)
+        return ((int(days or 0) * 24 + h) * 60 + m) * 60 + s
+    raise ValueError(f"time limit {limit!r} is neither 1d2h30m nor D-HH:MM:SS")
+
+
+def run_time_limit(partition, nodes: int, default: str) -> str:
+    """The time-to-train run's limit for this node count (``extras.time_limits``), else ``default``."""
+    limits = partition.extras.get(EXTRA_TIME_LIMITS, {}) or {}
+    return str(limits.get(str(nodes)) or limits.get(nodes) or default)
+
+
+def fits_partition(partition, limit: str) -> str:
+    """Why a job of ``limit`` cannot run on the partition ('' when it can): the partition's own
+    ``time_limit`` in config/ is its maximum, and Slurm keeps a longer job pending forever."""
+    allowed = partition.time_limit
+    if allowed and seconds(limit) > seconds(allowed):
+        return (
+            f"{partition.fullname} allows jobs of {allowed}; this run needs {limit} "
+            f"(extras '{EXTRA_TIME_LIMITS}' in config/, or -S time_limit=...)"
+        )
+    return ""
+
+
+def nccl_setup(partition) -> tuple[dict[str, str], list[str]]:
+    """(environment, host folders to bind read-only) that the site's NCCL network needs in a
+    container (``extras.nccl``: the network plugin and its libraries)."""
+    nccl = partition.extras.get(EXTRA_NCCL) or {}
+    return {str(k): str(v) for k, v in (nccl.get("env") or {}).items()}, [str(b) for b in nccl.get("binds") or []]
 
 
 def gpu_core_masks(partition, layout: Layout) -> tuple[list[str], str]:
@@ -105,3 +178,58 @@ def gpu_core_masks(partition, layout: Layout) -> tuple[list[str], str]:
                 bits |= 1 << (core + thread * physical)
         masks.append(hex(bits))
     return masks, ""
+
+
+# ---- f(test): set attributes, or skip / refuse saying why --------------------------------------------
+def set_layout(test, nodes: int) -> Layout:
+    """Tasks and GPUs per node for ``nodes`` nodes of the test's partition (skip where impossible)."""
+    layout, why = layout_for(test.current_partition, nodes)
+    if layout is None:
+        test.skip_because(why)
+    test.num_tasks = layout.tasks
+    test.num_tasks_per_node = layout.tasks_per_node
+    if layout.gpus_per_node:
+        test.num_gpus_per_node = layout.gpus_per_node
+    return layout
+
+
+def set_references(test, check: str, **variant) -> None:
+    """The test's reference bounds from resources/references (a partition without one fails the
+    run: ``require_reference``), and where they come from."""
+    found = references.find(check, test.current_partition.fullname, **variant)
+    test.require_reference = True
+    test.reference = found.for_reframe() if found else {}
+    test.reference_source = found.source if found else "none"
+
+
+def set_time_limit(test, limit: str) -> None:
+    """The job's time limit, or a skip when the partition does not allow one that long."""
+    why = fits_partition(test.current_partition, limit)
+    if why:
+        test.skip_because(why)
+    test.time_limit = limit
+
+
+def uses_srun(test) -> bool:
+    return test.current_partition.launcher_type.registered_name == "srun"
+
+
+def require_account(test) -> None:
+    """Stop before submission where the partition needs an account that is not set."""
+    var = test.current_partition.extras.get(EXTRA_ACCOUNT_ENV)
+    if var and not os.environ.get(var):
+        raise ReframeError(
+            f"{test.current_partition.fullname} needs a Slurm account: export {var}=projNNNN before running"
+        )
+
+
+def container_platform_setup(test) -> str:
+    """Load the partition's container platform (its modules and variables, as config/ gives them)
+    and return the command that runs images (``singularity`` or ``apptainer``)."""
+    part = test.current_partition
+    name = part.container_runtime or next(iter(part.container_environs), "")
+    environ = part.container_environs.get(name)
+    if environ is not None:
+        test.modules = list(test.modules) + [m for m in environ.modules if m not in test.modules]
+        test.env_vars = {**environ.env_vars, **test.env_vars}
+    return name.lower()

@@ -16,14 +16,13 @@ workload) or ``nvidia-v0.7`` (a site's build of NVIDIA's v0.7 code); ``mode``
 projected time-to-train).
 
 How a site uses it: subclass it in ``checks/`` with ``valid_systems``; everything else (nodes,
-GPUs, data set, images, recipes, account) is read from the partition's config. Knobs are
-variables, overridable with ``-S``.
+GPUs, data set, images, recipes, account, time limits) is read from the partition's config.
+Knobs are variables, overridable with ``-S``. Command lines come from ``launch``, the reading
+of a failed job's output from ``job_end``, the set-up functions from ``hooks``.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shlex
 from pathlib import Path
 
@@ -31,15 +30,16 @@ import reframe as rfm
 import reframe.utility.sanity as sn
 import reframe.utility.typecheck as typ
 from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
-from reframe.core.exceptions import ReframeError
+
+from mlperf_maskrcnn import contract
+from mlperf_maskrcnn import recipe as recipes
 
 from .. import containers
-from ..mlperf import analysis, compliance, records
-from . import hooks, references
-from .base import ExplainedSkip
+from ..mlperf import analysis, compliance, parse
+from . import hooks, launch
+from .base import SuiteTest
 from .constants import (
     ENV_FEATURE_MASKRCNN,
-    EXTRA_ACCOUNT_ENV,
     EXTRA_CACHE_CLEAR,
     EXTRA_COCO,
     EXTRA_IMAGE_BUNDLED,
@@ -53,22 +53,13 @@ from .constants import (
     TAG_BENCHMARK,
 )
 
-CONTAINER_DATA = "/coco"
-# NVIDIA's dbcluster paths catalog reads the data set under /data, its weights under /coco: the
-# site's own run binds the tree at both (systems.md).
-NVIDIA_DATA_ROOTS = ("/coco", "/data")
-NVIDIA_WORKSPACE = "/workspace/object_detection"
-MASTER_PORT = 29500
-LOG_NAME = "mlperf_log.txt"
 # Training is 85-89% of time-to-train in NVIDIA's v0.7 runs (benchmark.md); the projection of a
 # throughput run uses the middle of that range.
 TRAIN_FRACTION = 0.87
-
-
-_SRUN_TASK = re.compile(r"srun: error: (\S+): task (\d+): (.+)")
-_TORCHRUN_RANK = re.compile(r"rank\s*:\s*(\d+) \(local_rank: \d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
-_TRAINER_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
-_RANK_SAYS = re.compile(r"rank (\d+): ((?:distributed failure|runtime error|run aborted).*)")
+# A time-to-train run's limit where config/ names none (the DGX-1 at 9-13 img/s per V100 needs
+# 10 h; a throughput run takes minutes).
+DEFAULT_RUN_LIMIT = "10h"
+THROUGHPUT_LIMIT = "1h"
 
 
 def nvidia_checkout_problem(checkout: str) -> str:
@@ -88,25 +79,7 @@ def nvidia_checkout_problem(checkout: str) -> str:
     return ""
 
 
-def job_end_reason(text: str) -> str:
-    """Name what ended a job early: the time limit, or which rank died and how."""
-    reasons = []
-    if "DUE TO TIME LIMIT" in text or "time limit" in text.lower() and "CANCELLED" in text:
-        reasons.append("the job's time limit ended it (partial log kept)")
-    errors = _TRAINER_ERROR.findall(text)
-    if errors:
-        reasons.append(f"the trainer stopped: {errors[0].strip()}")
-    dead = [f"rank {task} on {node}: {what.strip()}" for node, task, what in _SRUN_TASK.findall(text)]
-    dead += [f"rank {rank} exited with {code}" for rank, code in _TORCHRUN_RANK.findall(text)]
-    if dead:
-        reasons.append("rank(s) died: " + "; ".join(dict.fromkeys(dead)))
-    elif _RANK_SAYS.search(text):
-        rank, what = _RANK_SAYS.search(text).groups()
-        reasons.append(f"rank {rank}: {what.strip()}")
-    return "; ".join(reasons) or "see the job's output"
-
-
-class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
+class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
     """MLPerf v0.7 Mask R-CNN training to target, judged by its MLPerf log (see module docs)."""
 
     num_nodes = parameter(list(NODE_COUNTS))
@@ -127,7 +100,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     throughput_iters = variable(int, value=200)
     #: epochs a full run takes, for the projection of a throughput run (NVIDIA v0.7: 14-17)
     projected_epochs = variable(int, value=14)
-    #: seconds a collective waits for a dead or stuck peer before the run fails
+    #: seconds a rank may make no progress (a collective waiting for a dead peer) before the run fails
     dist_timeout = variable(int, value=300)
     #: progress line every N iterations
     print_every = variable(int, value=20)
@@ -135,22 +108,21 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     check_compliance = variable(typ.Bool, value=True)
     #: seed (-1: the trainer draws one and logs it)
     seed = variable(int, value=-1)
-    #: where the reference bounds come from (set from resources/references; logged)
-    reference_source = variable(str, value="")
+    #: the job's time limit ('': the partition's extras time_limits for this node count)
+    run_time_limit = variable(str, value="")
     #: bind each GPU's rank to its share of the cores of the GPU's socket (srun --cpu-bind)
     cpu_bind = variable(typ.Bool, value=True)
     #: the srun binding used, or why there is none (set in setup; logged)
     binding = variable(str, value="")
     #: sha256 of the container image (set in setup; logged, shown in the report)
     image_digest = variable(str, value="")
+    #: the MLPerf log's file name in the test's stage and output folders (set in setup; the report reads it)
+    mlperf_log = variable(str, value="")
     #: submission_org in the log
     org = variable(str, value="ThaiSC")
 
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
-    # The MLPerf log is the run's result: keep it in the output folder with the job's files.
-    keep_files = [LOG_NAME]
     exclusive_access = True
-    time_limit = "6h"
 
     @run_after("init")
     def tag_suites(self):
@@ -160,20 +132,12 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         if self.mode == "throughput":
             self.tags |= {TAG_BENCHMARK}
 
-    # ---- set-up: everything from the partition's description -------------------------------
+    # ---- set-up: everything from the partition's description ----------------------------------
     @run_after("setup")
     def choose_layout(self):
-        part = self.current_partition
-        layout, why = hooks.layout_for(part, self.num_nodes)
-        if layout is None:
-            self.skip_because(why)
-        self.layout = layout
-        self.num_tasks = layout.tasks
-        self.num_tasks_per_node = layout.tasks_per_node
-        if layout.gpus_per_node:
-            self.num_gpus_per_node = layout.gpus_per_node
+        self.layout = hooks.set_layout(self, self.num_nodes)
         if not self.recipe:
-            name, why = hooks.recipe_for(part, self.num_nodes)
+            name, why = hooks.recipe_for(self.current_partition, self.num_nodes)
             if name is None:
                 self.skip_because(why)
             self.recipe = name
@@ -181,13 +145,8 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
     @run_after("setup")
     def locate_inputs(self):
         part, env = self.current_partition, self.current_environ
-        self.data_dir = hooks.site_value(part, env, EXTRA_COCO, self.data_dir or self.default_data_dir())
-        if not self.data_dir:
-            self.skip_because(
-                f"no data set for {part.fullname}: set extras '{EXTRA_COCO}' in config/ or -S data_dir=PATH"
-            )
-        if not Path(self.data_dir).is_dir():
-            self.skip_because(f"data set folder {self.data_dir} not found (see README, 'Running on TARA')")
+        default = self.data_dir or self.default_data_dir()
+        self.data_dir = self.data_folder(hooks.site_value(part, env, EXTRA_COCO, default), f"'{EXTRA_COCO}' data set")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
         if self.image and not part.container_environs:
@@ -212,46 +171,80 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         if self.image:
             self.image_digest = containers.digest(self.image)
 
+    @run_after("setup")
+    def name_log(self):
+        # The bundled trainer writes its own log; NVIDIA's logs to stdout, as in its results.
+        self.mlperf_log = launch.LOG_NAME if self.implementation == "bundled" else str(self.stdout.evaluate())
+        self.keep_files = [self.mlperf_log]
+
     def default_data_dir(self) -> str:
-        """Subclasses with a synthetic fixture return its folder."""
+        """Subclasses with a synthetic fixture return its folder (``synthetic.SyntheticData``)."""
         return ""
 
     @run_after("setup")
-    def set_references(self):
-        found = references.find(
-            "maskrcnn", self.current_partition.fullname, self.num_nodes, self.implementation, self.mode
+    def set_limits(self):
+        if self.mode == "throughput":
+            limit = self.run_time_limit or THROUGHPUT_LIMIT
+        else:
+            limit = self.run_time_limit or hooks.run_time_limit(
+                self.current_partition, self.num_nodes, DEFAULT_RUN_LIMIT
+            )
+        hooks.set_time_limit(self, limit)
+        hooks.set_references(
+            self, "maskrcnn", nodes=self.num_nodes, implementation=self.implementation, mode=self.mode
         )
-        self.require_reference = True
-        self.reference = found.for_reframe() if found else {}
-        self.reference_source = found.source if found else "none"
 
     # ---- the job ------------------------------------------------------------------------------
     @run_before("run")
     def build_command(self):
         part = self.current_partition
-        data = CONTAINER_DATA if self.image else self.data_dir
+        in_container = bool(self.image)
+        python = hooks.workload_python(part, self.implementation, in_container)
+        data = launch.CONTAINER_DATA if in_container else self.data_dir
         weights = self.weights_file or f"{data}/models/R-50.pkl"
         if self.implementation == "bundled":
-            command = self.bundled_command(data, weights)
+            argv = launch.bundled_train_argv(
+                python,
+                self.recipe,
+                data,
+                weights,
+                self.print_every,
+                self.dist_timeout,
+                cpu_threads=None if self.layout.gpus_per_node else hooks.cpu_threads_per_rank(part, self.layout),
+                throughput_iters=self.throughput_iters if self.mode == "throughput" else None,
+                seed=self.seed if self.seed >= 0 else None,
+            )
         else:
-            command = self.nvidia_command(weights)
-        if self.image:
-            roots = NVIDIA_DATA_ROOTS if self.implementation == "nvidia-v0.7" else (CONTAINER_DATA,)
-            self.container_platform.image = self.image
-            # Data read-only into the container; results only in the stage folder (/rfm_workdir).
-            self.container_platform.mount_points = containers.data_mounts(self.data_dir, roots)
-            if self.nvidia_checkout:
-                self.container_platform.mount_points.append((self.nvidia_checkout, f"{NVIDIA_WORKSPACE}:ro"))
-            self.container_platform.with_cuda = self.layout.gpus_per_node > 0
-            self.container_platform.command = command
-        else:
-            self.executable = command
+            max_iter = self.throughput_iters if self.mode == "throughput" else self.recipe_spec().max_iter
+            argv = launch.nvidia_train_argv(python, self.recipe_spec(), weights, max_iter)
+        if in_container:
+            argv = self.container_argv() + argv
+        self.executable = shlex.join(argv)
+        self.executable_opts = []
         self.job.launcher.options += list(part.extras.get(EXTRA_SRUN_OPTIONS, []))
         self.job.launcher.options += self.binding_options()
-        self.prerun_cmds = self.cache_clear_commands()
+        self.prerun_cmds = launch.cache_clear_lines(
+            part.extras.get(EXTRA_CACHE_CLEAR, ""), self.num_nodes, hooks.uses_srun(self)
+        )
         if self.implementation == "nvidia-v0.7":
-            self.prerun_cmds += self.nvidia_prologue()
-        self.require_account()
+            self.prerun_cmds += launch.nvidia_prologue(
+                self.org, self.recipe_spec().division, self.platform_name(), hooks.uses_srun(self)
+            )
+        hooks.require_account(self)
+
+    def container_argv(self) -> list[str]:
+        """The image around the command: data and checkout read-only, the site's NCCL network."""
+        runtime = hooks.container_platform_setup(self)
+        roots = launch.NVIDIA_DATA_ROOTS if self.implementation == "nvidia-v0.7" else (launch.CONTAINER_DATA,)
+        binds = containers.data_mounts(self.data_dir, roots)
+        if self.nvidia_checkout:
+            binds.append((self.nvidia_checkout, launch.NVIDIA_WORKSPACE))
+        gpus = self.layout.gpus_per_node > 0
+        if gpus:
+            env, folders = hooks.nccl_setup(self.current_partition)
+            self.env_vars.update(launch.quoted_env({**launch.NCCL_DEBUG, **env}))
+            binds += [(folder, folder) for folder in folders]
+        return launch.container_argv(launch.Container(runtime, self.image, self.stagedir, tuple(binds), gpus))
 
     def binding_options(self) -> list[str]:
         """srun's per-rank core masks on GPU nodes (see hooks.gpu_core_masks)."""
@@ -259,50 +252,14 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             self.binding = "off (-S cpu_bind=false)"
             return []
         masks, why = hooks.gpu_core_masks(self.current_partition, self.layout)
-        if not masks or not self.uses_srun():
+        if not masks or not hooks.uses_srun(self):
             self.binding = why or "none: the launcher is not srun"
             return []
         self.binding = "mask_cpu:" + ",".join(masks)
         return [f"--cpu-bind=verbose,{self.binding}"]
 
-    def uses_srun(self) -> bool:
-        return self.current_partition.launcher_type.registered_name == "srun"
-
-    def cache_clear_commands(self) -> list[str]:
-        """Drop the page cache on every node before the timed run where the site allows it;
-        ``cache_clear`` is logged true only when that succeeded (MLPERF_CACHE_CLEARED)."""
-        clear = self.current_partition.extras.get(EXTRA_CACHE_CLEAR)
-        if not clear:
-            return []
-        run = shlex.quote(clear)
-        if self.uses_srun():
-            run = f"srun --ntasks={self.num_nodes} --ntasks-per-node=1 sh -c {run}"
-        else:
-            run = f"sh -c {run}"
-        return [f"if {run}; then export MLPERF_CACHE_CLEARED=1; else echo 'page cache not cleared' >&2; fi"]
-
-    def nvidia_prologue(self) -> list[str]:
-        """What NVIDIA's run.sub does around its trainer: the submission and cache_clear records
-        (its trainer logs neither) and the rendezvous on the job's first node."""
-        lines = [
-            records.shell_event("submission_benchmark", "maskrcnn"),
-            records.shell_event("submission_org", self.org),
-            records.shell_event("submission_division", self.recipe_spec().division),
-            records.shell_event("submission_status", "onprem"),
-            records.shell_event("submission_platform", self.platform_name()),
-            records.shell_event("cache_clear", records.CACHE_CLEARED),
-        ]
-        if self.uses_srun():
-            lines.append('export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"')
-        else:
-            lines.append("export MASTER_ADDR=127.0.0.1")
-        lines.append(f"export MASTER_PORT={MASTER_PORT}")
-        return lines
-
-    def recipe_spec(self):
+    def recipe_spec(self) -> recipes.Recipe:
         """The recipe's hyperparameters and rules (mlperf_maskrcnn.recipe is torch-free)."""
-        from mlperf_maskrcnn import recipe as recipes
-
         return recipes.load(self.recipe)
 
     def platform_name(self) -> str:
@@ -310,133 +267,47 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
         model = devices[0].model if devices and getattr(devices[0], "model", None) else "CPU"
         return f"{self.num_nodes}x{self.current_partition.fullname} ({self.layout.tasks_per_node}x {model})"
 
-    def require_account(self):
-        var = self.current_partition.extras.get(EXTRA_ACCOUNT_ENV)
-        if var and not os.environ.get(var):
-            raise ReframeError(
-                f"{self.current_partition.fullname} needs a Slurm account: export {var}=projNNNN before running"
-            )
-
-    def bundled_command(self, data: str, weights: str) -> str:
-        args = [
-            "python",
-            "-u",
-            "-m",
-            "mlperf_maskrcnn",
-            "train",
-            "--recipe",
-            self.recipe,
-            "--data",
-            data,
-            "--weights",
-            weights,
-            "--log-file",
-            LOG_NAME,
-            "--print-every",
-            str(self.print_every),
-            "--dist-timeout",
-            str(self.dist_timeout),
-        ]
-        if not self.layout.gpus_per_node:
-            args += [
-                "--device",
-                "cpu",
-                "--threads",
-                str(hooks.cpu_threads_per_rank(self.current_partition, self.layout)),
-            ]
-        if self.mode == "throughput":
-            args += ["--throughput-iters", str(self.throughput_iters)]
-        if self.seed >= 0:
-            args += ["--seed", str(self.seed)]
-        return shlex.join(args)
-
-    def nvidia_command(self, weights: str) -> str:
-        """NVIDIA's trainer as its Slurm scripts start it: one task per GPU, rank and world from
-        Slurm, its configuration's hyperparameters, fp16, the dbcluster paths catalog."""
-        r = self.recipe_spec()
-        hyper = [
-            "SOLVER.BASE_LR",
-            str(r.base_lr),
-            "SOLVER.MAX_ITER",
-            str(self.throughput_iters if self.mode == "throughput" else r.max_iter),
-            "SOLVER.WARMUP_FACTOR",
-            str(r.warmup_factor),
-            "SOLVER.WARMUP_ITERS",
-            str(r.warmup_iters),
-            "SOLVER.WARMUP_METHOD",
-            "mlperf_linear",
-            "SOLVER.STEPS",
-            f"({r.decay_steps[0]}, {r.decay_steps[1]})",
-            "SOLVER.IMS_PER_BATCH",
-            str(r.global_batch),
-            "TEST.IMS_PER_BATCH",
-            str(r.test_batch),
-            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
-            str(r.num_image_candidates),
-            "NHWC",
-            "True",
-        ]
-        trainer = [
-            "python",
-            "-u",
-            f"{NVIDIA_WORKSPACE}/tools/train_mlperf.py",
-            "--local_rank",
-            "__LOCAL_RANK__",
-            "--config-file",
-            f"{NVIDIA_WORKSPACE}/configs/e2e_mask_rcnn_R_50_FPN_1x.yaml",
-            "DTYPE",
-            "float16",
-            "PATHS_CATALOG",
-            f"{NVIDIA_WORKSPACE}/maskrcnn_benchmark/config/paths_catalog_dbcluster.py",
-            "MODEL.WEIGHT",
-            weights,
-            "DISABLE_REDUCED_LOGGING",
-            "True",
-            *hyper,
-        ]
-        # Each task reads its own rank from Slurm, so the variables expand inside the task.
-        inner = (
-            'export WORLD_SIZE="${SLURM_NTASKS:-1}" RANK="${SLURM_PROCID:-0}" LOCAL_RANK="${SLURM_LOCALID:-0}"'
-            f" PYTHONPATH={NVIDIA_WORKSPACE}; exec " + shlex.join(trainer).replace("__LOCAL_RANK__", '"$LOCAL_RANK"')
-        )
-        return shlex.join(["bash", "-c", inner])
-
     # ---- judging: only from the MLPerf log ---------------------------------------------------------
     @property
-    def mlperf_log(self) -> Path:
-        # The bundled trainer writes its own log; NVIDIA's trainer logs to stdout, as in its results.
-        if self.implementation == "bundled":
-            return Path(self.stagedir) / LOG_NAME
-        return Path(self.stagedir) / str(self.stdout.evaluate())
+    def mlperf_log_path(self) -> Path:
+        return Path(self.stagedir) / self.mlperf_log
 
     def summary(self) -> analysis.RunSummary:
         if getattr(self, "_summary", None) is None:
-            self._summary = analysis.summarize(self.mlperf_log)
+            self._summary = analysis.summarize(self.mlperf_log_path)
         return self._summary
+
+    def stop_kind(self) -> str:
+        """The bundled trainer's kind of stop (contract.STOP_KINDS) from run_stop; '' for NVIDIA's."""
+        stop = parse.parse(self.mlperf_log_path).last("run_stop")
+        return str(stop.metadata.get(contract.STOP_KIND, "")) if stop else ""
 
     def verdicts(self) -> list[tuple[bool, str]]:
         """(passed, reason) for each criterion, in the order a reader needs them."""
-        log = self.mlperf_log
+        log = self.mlperf_log_path
         if not log.is_file():
-            return [(False, f"no MLPerf log at {log}: the trainer did not start (see {self.stderr.evaluate()})")]
+            return [(False, f"no MLPerf log at {log}: the trainer did not start; {self.job_end_hint()}")]
         s = self.summary()
         # A damaged log (garbled or truncated records) is never a pass, whatever else it says.
         results = [(not s.problems, "MLPerf log problems: " + "; ".join(s.problems[:3]))]
         if s.status == "incomplete":
             # Cut off: what ended it is the news; the quality and compliance verdicts would only
             # repeat that the log is unfinished.
-            results.append((False, f"{s.reason}; {self._job_end_hint()}"))
+            results.append((False, f"{s.reason}; {self.job_end_hint()}"))
             return results
+        kind = self.stop_kind()
         if self.mode == "throughput":
             results.append((s.throughput_iteration is not None, "no training throughput in the log"))
+            done = kind in ("", contract.THROUGHPUT_DONE)  # NVIDIA's trainer has no stop kinds
+            results.append((done, f"run_stop status {s.status}: {s.reason}"))
             return results
         best = s.best
         best_text = (
             f"best BBOX {best.bbox:.4f} SEGM {best.segm or 0:.4f} at epoch {best.epoch}" if best else "no evaluation"
         )
         stop_reason = f"run_stop status {s.status}: {s.reason}"
-        if s.status == "aborted" and ("distributed failure" in s.reason or "runtime error" in s.reason):
-            stop_reason += f"; {self._job_end_hint()}"
+        if kind in contract.KINDS_NEEDING_JOB_OUTPUT:
+            stop_reason += f"; {self.job_end_hint()}"
         results.append((s.status == "success", stop_reason))
         results.append((s.converged, f"quality target BBOX 0.377 / SEGM 0.339 not met ({best_text})"))
         if self.check_compliance:
@@ -444,8 +315,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, ExplainedSkip):
             results.append((verdict.passed, "compliance checker (0.7.0) failed: " + "; ".join(verdict.messages[-3:])))
         return results
 
-    def _job_end_hint(self) -> str:
-        """Why the job ended early, from what the launcher and the scheduler printed."""
+    def job_end_hint(self) -> str:
+        """Why the job ended early, from what the launcher, the scheduler and the ranks printed."""
+        from .job_end import job_end_reason
+
         texts = []
         for name in (self.stderr.evaluate(), self.stdout.evaluate()):
             path = Path(self.stagedir) / str(name)

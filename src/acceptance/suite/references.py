@@ -93,3 +93,8 @@ def find(
                 raise ReferenceError_(f"{entry['_origin']}: perf '{var}' needs value and unit ({err})") from err
         return Reference(system, str(entry["source"]), perf)
     return None
+
+
+def validate_all(folder: Path | None = None) -> None:
+    """Read every reference file now (config load time), so a broken one stops the run."""
+    load_entries(folder)

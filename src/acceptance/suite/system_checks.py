@@ -1,15 +1,18 @@
 """Small system checks that an MLPerf run depends on, each with sanity and a reference.
 
-- ``GpusVisible``: every node sees the partition's GPUs, of the expected model and count.
-- ``AllreduceBandwidth``: all-reduce bus bandwidth across the nodes (NCCL on GPU, gloo on CPU).
+- ``GpusVisible``: every node of an allocation sees the partition's GPUs, of the expected model and count.
+- ``AllreduceBandwidth``: all-reduce bus bandwidth across the nodes (NCCL on GPU, gloo on CPU), and
+  on several GPU nodes that NCCL did not fall back to TCP sockets.
 - ``ContainerStarts``: the workload image starts and sees its GPUs.
 - ``CocoManifest``: the COCO 2017 tree matches ``resources/datasets/coco2017.yaml``.
 - ``LoaderRate``: training images per second per node from the data pipeline.
+
+The workload's probes run where the workload runs: in the bundled image on container partitions,
+else with the suite's own interpreter (``hooks.workload_python``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import sys
@@ -19,62 +22,111 @@ import reframe as rfm
 import reframe.utility.sanity as sn
 from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
 
-from . import hooks, references
-from .base import ExplainedSkip
-from .constants import ENV_FEATURE_MASKRCNN, EXTRA_COCO, EXTRA_IMAGE_BUNDLED, NODE_COUNTS, TAG_ACCEPTANCE, TAG_SYSTEM
+from mlperf_maskrcnn import contract
+
+from .. import containers
+from . import hooks, launch
+from .base import SuiteTest
+from .constants import (
+    ENV_FEATURE_MASKRCNN,
+    EXTRA_COCO,
+    EXTRA_IMAGE_BUNDLED,
+    NODE_COUNTS,
+    TAG_ACCEPTANCE,
+    TAG_SYSTEM,
+)
+
+# NCCL's own start-up line (NCCL_DEBUG=INFO) naming the network it uses; "Socket" is its TCP fallback.
+NCCL_NETWORK = r"NCCL INFO Using network (\S[^\n]*)"
 
 
-class _SystemCheck(rfm.RunOnlyRegressionTest, ExplainedSkip):
+class _SystemCheck(rfm.RunOnlyRegressionTest, SuiteTest):
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
     check_name = ""
-    reference_source = variable(str, value="")
     tags = {TAG_SYSTEM, TAG_ACCEPTANCE}
     time_limit = "20m"
+    #: the bundled image the probes run in on container partitions (default: extras image_bundled)
+    image = variable(str, value="")
 
     @run_after("setup")
     def set_references(self):
-        nodes = getattr(self, "num_nodes", None)
-        found = references.find(self.check_name, self.current_partition.fullname, nodes=nodes)
-        self.require_reference = True
-        self.reference = found.for_reframe() if found else {}
-        self.reference_source = found.source if found else "none"
+        variant = {"nodes": self.num_nodes} if hasattr(self, "num_nodes") else {}
+        hooks.set_references(self, self.check_name, **variant)
 
-    def value(self, key: str, conv=float):
-        return sn.extractsingle(rf"^{key}: (\S+)", self.stdout, 1, conv)
+    def output(self) -> str:
+        path = Path(self.stagedir) / str(self.stdout.evaluate())
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def probe(self) -> dict[str, str]:
+        return contract.read_probe(self.output())
+
+    def probe_command(self, probe: str, options: list[str], gpus: bool, binds=()) -> str:
+        """The probe's command line with the workload's interpreter, in the bundled image where the
+        partition runs containers (a skip when that image is missing)."""
+        part = self.current_partition
+        if not part.container_environs:
+            return shlex.join(launch.probe_argv(hooks.workload_python(part, "bundled", False), probe, *options))
+        self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
+        if not self.image or not Path(self.image).exists():
+            self.skip_because(f"container image '{self.image}' not found (see README, 'Running on TARA')")
+        runtime = hooks.container_platform_setup(self)
+        if gpus:
+            env, folders = hooks.nccl_setup(part)
+            self.env_vars.update(launch.quoted_env({**launch.NCCL_DEBUG, **env}))
+            binds = [*binds, *((f, f) for f in folders)]
+        container = launch.Container(runtime, self.image, self.stagedir, tuple(binds), gpus)
+        python = hooks.workload_python(part, "bundled", True)
+        return shlex.join(launch.container_argv(container) + launch.probe_argv(python, probe, *options))
 
 
 class GpusVisible(_SystemCheck):
-    """Each node of the partition sees the configured GPU model and count (one task per node)."""
+    """Every node of an allocation (as many nodes as the MLPerf run uses) sees the configured GPU
+    model and count, with the GPUs requested as a job would request them."""
 
     check_name = "gpus"
-    executable = "nvidia-smi"
-    executable_opts = ["--query-gpu=name", "--format=csv,noheader"]
 
     @run_after("setup")
     def one_task_per_node(self):
-        self.num_tasks = 1
-        devices = self.current_partition.select_devices("gpu")
+        part = self.current_partition
+        devices = part.select_devices("gpu")
         if not devices:
-            self.skip_because(f"{self.current_partition.fullname} describes no GPUs")
+            self.skip_because(f"{part.fullname} describes no GPUs")
         self.expected_model = devices[0].model or ""
-        self.expected_count = int(devices[0].num_devices)
+        self.expected_count = hooks.gpus_per_node(part)
+        self.expected_nodes = min(hooks.partition_nodes(part), max(NODE_COUNTS))
+        self.num_tasks = self.expected_nodes
+        self.num_tasks_per_node = 1
+        self.num_gpus_per_node = self.expected_count
+        listing = 'nvidia-smi --query-gpu=name --format=csv,noheader | sed "s/^/$(hostname): /"'
+        self.executable = shlex.join(["bash", "-c", listing])
+
+    def per_node(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for line in self.output().splitlines():
+            host, sep, name = line.partition(": ")
+            if sep and host and " " not in host:
+                found.setdefault(host, []).append(name.strip())
+        return found
 
     @sanity_function
     def model_and_count(self):
-        names = sn.extractall(r"^(.+)$", self.stdout, 1)
-        matching = sn.extractall(re.escape(self.expected_model), self.stdout)
-        return sn.all(
-            [
-                sn.assert_eq(sn.count(names), self.expected_count, msg="nvidia-smi lists {0} GPUs, expected {1}"),
-                sn.assert_eq(
-                    sn.count(matching), self.expected_count, msg=f"{{0}} GPUs are {self.expected_model}, expected {{1}}"
-                ),
-            ]
-        )
+        found = self.per_node()
+        problems = []
+        if len(found) != self.expected_nodes:
+            answered = ", ".join(found) or "none"
+            problems.append(f"{len(found)} node(s) answered ({answered}), expected {self.expected_nodes}")
+        for host, names in sorted(found.items()):
+            wrong = [n for n in names if self.expected_model not in n]
+            if len(names) != self.expected_count:
+                problems.append(f"{host}: nvidia-smi lists {len(names)} GPUs, expected {self.expected_count}")
+            if wrong:
+                problems.append(f"{host}: {len(wrong)} GPU(s) are not {self.expected_model}: {wrong[0]}")
+        return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("GPUs")
     def gpu_count(self):
-        return sn.count(sn.extractall(r"^(.+)$", self.stdout, 1))
+        counts = [len(names) for names in self.per_node().values()]
+        return min(counts) if counts else 0
 
 
 class AllreduceBandwidth(_SystemCheck):
@@ -84,83 +136,77 @@ class AllreduceBandwidth(_SystemCheck):
     num_nodes = parameter(list(NODE_COUNTS))
     size_mb = variable(float, value=64.0)
     iters = variable(int, value=10)
-    executable = "python"
 
     @run_after("setup")
     def layout(self):
-        layout, why = hooks.layout_for(self.current_partition, self.num_nodes)
-        if layout is None:
-            self.skip_because(why)
-        self.num_tasks = layout.tasks
-        self.num_tasks_per_node = layout.tasks_per_node
-        if layout.gpus_per_node:
-            self.num_gpus_per_node = layout.gpus_per_node
-        self.executable_opts = [
-            "-m",
-            "mlperf_maskrcnn.probes",
-            "allreduce",
-            "--size-mb",
-            str(self.size_mb),
-            "--iters",
-            str(self.iters),
-        ]
-
-    @sanity_function
-    def reported(self):
-        return sn.all(
-            [
-                sn.assert_eq(self.value("ranks", int), self.num_tasks, msg="all-reduce ran on {0} ranks, expected {1}"),
-                sn.assert_gt(self.value("busbw_GBps"), 0.0, msg="no bus bandwidth measured"),
-            ]
-        )
-
-    @performance_function("GB/s")
-    def busbw(self):
-        return self.value("busbw_GBps")
-
-
-class ContainerStarts(_SystemCheck):
-    """The workload image starts on a node and sees the node's GPUs."""
-
-    check_name = "container"
-    image = variable(str, value="")
-
-    @run_after("setup")
-    def use_image(self):
-        part = self.current_partition
-        self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
-        if not part.container_environs:
-            self.skip_because(f"{part.fullname} has no container platform")
-        if not self.image or not Path(self.image).exists():
-            self.skip_because(f"container image '{self.image}' not found (see README, 'Running on TARA')")
-        self.num_tasks = 1
-        self.expected_gpus = hooks.gpus_per_node(part)
+        self.layout = hooks.set_layout(self, self.num_nodes)
 
     @run_before("run")
     def command(self):
-        self.container_platform.image = self.image
-        self.container_platform.with_cuda = self.expected_gpus > 0
-        self.container_platform.command = "python -m mlperf_maskrcnn.probes devices"
+        options = ["--size-mb", str(self.size_mb), "--iters", str(self.iters)]
+        self.executable = self.probe_command("allreduce", options, gpus=self.layout.gpus_per_node > 0)
+
+    def network(self) -> str:
+        """The network NCCL chose, from its start-up lines ('' on CPU partitions)."""
+        names = re.findall(NCCL_NETWORK, self.output())
+        return names[0].strip() if names else ""
+
+    @sanity_function
+    def reported(self):
+        values = self.probe()
+        problems = []
+        if values.get("ranks") != str(self.num_tasks):
+            problems.append(f"all-reduce ran on {values.get('ranks', 'no')} ranks, expected {self.num_tasks}")
+        if float(values.get("busbw_GBps", 0) or 0) <= 0:
+            problems.append("no bus bandwidth measured")
+        network = self.network()
+        if self.layout.gpus_per_node and self.num_nodes > 1 and network.lower() == "socket":
+            problems.append(
+                "NCCL fell back to TCP sockets across nodes (NCCL_DEBUG: 'Using network Socket'): the "
+                "partition's network plugin did not load in the job (extras 'nccl' in config/)"
+            )
+        return sn.assert_true(not problems, msg="; ".join(problems))
+
+    @performance_function("GB/s")
+    def busbw(self):
+        return float(self.probe().get("busbw_GBps", 0) or 0)
+
+
+class ContainerStarts(_SystemCheck):
+    """The workload image starts on a node and sees the node's GPUs, with kernels for them."""
+
+    check_name = "container"
+
+    @run_after("setup")
+    def one_task(self):
+        part = self.current_partition
+        if not part.container_environs:
+            self.skip_because(f"{part.fullname} has no container platform")
+        self.expected_gpus = hooks.gpus_per_node(part)
+        self.num_tasks = 1
+        if self.expected_gpus:
+            self.num_gpus_per_node = self.expected_gpus
+
+    @run_before("run")
+    def command(self):
+        self.executable = self.probe_command("devices", [], gpus=self.expected_gpus > 0)
 
     @sanity_function
     def sees_gpus(self):
-        return sn.all(
-            [
-                sn.assert_eq(
-                    self.value("gpu_count", int), self.expected_gpus, msg="the image sees {0} GPUs, the node has {1}"
-                ),
-                sn.assert_eq(
-                    self.value("unsupported_gpus", int),
-                    0,
-                    msg="{0} GPU(s) have no kernels in the image's torch build (see 'built_for' in the output; "
-                    "resources/containers/README.md, 'CUDA and the GPU generation')",
-                ),
-            ]
-        )
+        values = self.probe()
+        problems = []
+        if values.get("gpu_count") != str(self.expected_gpus):
+            problems.append(f"the image sees {values.get('gpu_count', 'no')} GPUs, the node has {self.expected_gpus}")
+        if values.get("unsupported_gpus", "0") != "0":
+            problems.append(
+                f"{values['unsupported_gpus']} GPU(s) have no kernels in the image's torch build (see 'built_for' "
+                "in the output; resources/containers/README.md, 'CUDA and the GPU generation')"
+            )
+        return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("GPUs")
     def gpus(self):
-        return self.value("gpu_count", int)
+        return int(self.probe().get("gpu_count", 0) or 0)
 
 
 class CocoManifest(_SystemCheck):
@@ -169,16 +215,16 @@ class CocoManifest(_SystemCheck):
     check_name = "coco"
     data_dir = variable(str, value="")
     local = True
-    executable = sys.executable
 
     @run_after("setup")
     def locate(self):
         part = self.current_partition
-        self.data_dir = hooks.site_value(part, self.current_environ, EXTRA_COCO, self.data_dir)
-        if not self.data_dir or not Path(self.data_dir).is_dir():
-            self.skip_because(f"no COCO 2017 tree at '{self.data_dir}' (set extras '{EXTRA_COCO}' or -S data_dir=PATH)")
-        self.executable_opts = ["-m", "acceptance.cli", "data", "verify", shlex.quote(self.data_dir)]
-        self.env_vars = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep + "$PYTHONPATH"}
+        self.data_dir = self.data_folder(
+            hooks.site_value(part, self.current_environ, EXTRA_COCO, self.data_dir), f"COCO 2017 tree ('{EXTRA_COCO}')"
+        )
+        # The harness's own command, run where ReFrame runs, with ReFrame's interpreter.
+        self.executable = shlex.join([sys.executable, "-m", "acceptance.cli", "data", "verify", self.data_dir])
+        self.env_vars = {"PYTHONPATH": shlex.quote(str(Path(__file__).resolve().parents[2])) + ":${PYTHONPATH:-}"}
 
     @sanity_function
     def verified(self):
@@ -196,7 +242,6 @@ class LoaderRate(_SystemCheck):
     data_dir = variable(str, value="")
     images = variable(int, value=64)
     workers = variable(int, value=0)  # 0: one per CPU core of the node
-    executable = "python"
 
     def default_data_dir(self) -> str:
         return ""
@@ -204,30 +249,24 @@ class LoaderRate(_SystemCheck):
     @run_after("setup")
     def locate(self):
         part = self.current_partition
-        self.data_dir = hooks.site_value(
-            part, self.current_environ, EXTRA_COCO, self.data_dir or self.default_data_dir()
-        )
-        if not self.data_dir or not Path(self.data_dir).is_dir():
-            self.skip_because(f"no data set at '{self.data_dir}'")
-        cpus = part.processor.num_cpus or os.cpu_count() or 1
-        workers = self.workers or cpus
+        default = self.data_dir or self.default_data_dir()
+        self.data_dir = self.data_folder(hooks.site_value(part, self.current_environ, EXTRA_COCO, default), "data set")
         self.num_tasks = 1
-        self.executable_opts = [
-            "-m",
-            "mlperf_maskrcnn.probes",
-            "loader",
-            "--data",
-            shlex.quote(self.data_dir),
-            "--images",
-            str(self.images),
-            "--workers",
-            str(workers),
-        ]
+
+    @run_before("run")
+    def command(self):
+        cpus = self.current_partition.processor.num_cpus or 1
+        in_container = bool(self.current_partition.container_environs)
+        data = launch.CONTAINER_DATA if in_container else self.data_dir
+        binds = containers.data_mounts(self.data_dir, (launch.CONTAINER_DATA,)) if in_container else ()
+        options = ["--data", data, "--images", str(self.images), "--workers", str(self.workers or cpus)]
+        self.executable = self.probe_command("loader", options, gpus=False, binds=binds)
 
     @sanity_function
     def reported(self):
-        return sn.assert_ge(self.value("images", int), self.images, msg="loaded {0} images, expected {1}")
+        loaded = int(self.probe().get("images", 0) or 0)
+        return sn.assert_ge(loaded, self.images, msg="loaded {0} images, expected {1}")
 
     @performance_function("img/s")
     def images_per_s(self):
-        return self.value("images_per_s")
+        return float(self.probe().get("images_per_s", 0) or 0)
