@@ -23,7 +23,7 @@ class MaskRCNNBenchmark(MaskRCNNTraining):
 
 
 @rfm.simple_test
-class MaskRCNNSmoke(MaskRCNNTraining, SyntheticData):
+class MaskRCNNSmoke(SyntheticData, MaskRCNNTraining):
     """The same check at smoke scale: synthetic data, the smoke recipe, CPU ranks."""
 
     descr = "Mask R-CNN smoke run (SYNTHETIC data, open-division smoke recipe): the MLPerf check's whole path"

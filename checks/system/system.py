@@ -52,7 +52,7 @@ class LoaderRateCheck(LoaderRate):
 
 
 @rfm.simple_test
-class LoaderRateSmoke(LoaderRate, SyntheticData):
+class LoaderRateSmoke(SyntheticData, LoaderRate):
     """The same measurement on the synthetic set where there is no COCO."""
 
     descr = "Training images per second from one node's data pipeline (SYNTHETIC data)"

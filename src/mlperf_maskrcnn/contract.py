@@ -123,7 +123,7 @@ def read_rank_stops(text: str) -> list[tuple[int, str, str]]:
 
 
 # ---- probe lines ------------------------------------------------------------------------------------
-_PROBE = re.compile(r"^([a-z][a-z0-9_]*): (\S.*)$", re.MULTILINE)
+_PROBE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*): (\S.*)$", re.MULTILINE)
 
 
 def probe_line(key: str, value: object) -> str:

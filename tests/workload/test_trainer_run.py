@@ -118,3 +118,8 @@ def test_rank_lines_round_trip():
         (3, "distributed_failure", 'peer "n2" closed: reset')
     ]
     assert json.loads(line.split(" ", 1)[1])["rank"] == 3
+
+
+def test_probe_lines_round_trip():
+    text = "\n".join(contract.probe_line(k, v) for k, v in [("busbw_GBps", "0.5612"), ("ranks", 2), ("gpu_0", "A B")])
+    assert contract.read_probe("noise line\n" + text) == {"busbw_GBps": "0.5612", "ranks": "2", "gpu_0": "A B"}

@@ -43,7 +43,8 @@ class SyntheticCoco(rfm.RunOnlyRegressionTest):
 
 
 class SyntheticData(RegressionTestPlugin):
-    """For checks on partitions without COCO: their data folder is the session's synthetic tree."""
+    """For checks on partitions without COCO: their data folder is the session's synthetic tree.
+    List it before the library test among the bases, so that its ``default_data_dir`` wins."""
 
     synthetic = fixture(SyntheticCoco, scope="session")
 
