@@ -83,12 +83,13 @@ def test_relative_paths_are_checked_where_they_point(tmp_path, monkeypatch, caps
     folder.mkdir(parents=True)
     shutil.copy(LOGS[0], folder / LOGS[0].name)
     (folder / "result_1.txt").write_text(_text(1))
-    monkeypatch.chdir(tmp_path / "runs")
-    assert compliance.check("dgx1/result_1.txt").passed
-    assert cli.main(["score", "dgx1", "--json"]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert compliance.check("../runs/dgx1/result_1.txt").passed
+    assert cli.main(["score", "../runs/dgx1", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert [r["compliance"]["passed"] for r in runs] == [True, True]
-    assert [r["compliance"]["path"] for r in runs] == ["dgx1/result_0.txt.xz", "dgx1/result_1.txt"]
+    assert [r["compliance"]["path"] for r in runs] == ["../runs/dgx1/result_0.txt.xz", "../runs/dgx1/result_1.txt"]
 
 
 def test_a_damaged_xz_is_one_line_naming_the_file(tmp_path, capsys):
@@ -133,3 +134,13 @@ def test_compliance_warnings_come_with_a_passing_verdict(tmp_path, name):
     verdict = compliance.check(path)
     assert verdict.passed
     assert verdict.warnings == ["Required EXACTLY_ONE occurrence of 'global_batch_size' but found 2"]
+
+
+def test_a_failed_verdict_lists_errors_not_warnings(tmp_path):
+    # 0.7.0 logs its errors at WARNING level: a failing verdict's lines are its reasons, not warnings.
+    text = _text(0).replace('"value": {"BBOX": 0.3788', '"value": {"BBOX": 0.1788')
+    path = tmp_path / "result_0.txt"
+    path.write_text(text)
+    verdict = compliance.check(path)
+    assert not verdict.passed and verdict.warnings == []
+    assert any("Failed checks for eval_accuracy" in m for m in verdict.messages)

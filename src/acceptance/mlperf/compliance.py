@@ -24,7 +24,9 @@ class ComplianceResult:
     path: str
     passed: bool
     messages: list[str] = field(default_factory=list)  # what the checker said (errors, crash, warnings)
-    warnings: list[str] = field(default_factory=list)  # its WARNING lines, passed or not
+    # What it warned about while passing (it logs its errors at WARNING level too: a failed
+    # verdict has only messages).
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "passed": self.passed, "messages": self.messages, "warnings": self.warnings}
@@ -52,4 +54,4 @@ def check(path: str | Path, ruleset: str = RULESET, timeout_s: float = 300.0) ->
     if ran.crash:
         messages.append(f"compliance checker crashed: {ran.crash}")
     passed = ran.returncode == 0 and not ran.crash and any(line.strip().endswith("SUCCESS") for line in ran.output)
-    return ComplianceResult(given, passed, messages, ran.warnings)
+    return ComplianceResult(given, passed, messages, ran.warnings if passed else [])
