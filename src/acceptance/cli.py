@@ -32,53 +32,81 @@ def score_logs(paths: list[Path], run_compliance: bool = True) -> dict:
     }
 
 
+def score_passed(report: dict) -> bool:
+    """Every run converged (so none is refused) and compliant, and every set can be scored."""
+    runs_ok = all(r["converged"] and (r["compliance"] is None or r["compliance"]["passed"]) for r in report["runs"])
+    return runs_ok and not any(entry["score"]["problems"] for entry in report["sets"])
+
+
 def _fmt(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _verdict_text(verdict: dict | None) -> str:
+    if verdict is None:
+        return "-"
+    text = "SUCCESS" if verdict["passed"] else "FAILED"
+    warnings = len(verdict.get("warnings") or [])
+    return f"{text} ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else text
+
+
+def _status_text(run: dict) -> str:
+    if run["problems"]:
+        return "refused"
+    return run["status"] if run["converged"] or run["status"] != "success" else "no-target"
 
 
 def render_table(report: dict) -> str:
     header = (
         f"{'run':<44} {'status':<10} {'minutes':>8} {'epochs':>6} {'BBOX':>6} {'SEGM':>6} "
-        f"{'img/s it':>9} {'img/s ep':>9} {'compliance':>10}"
+        f"{'img/s it':>9} {'img/s ep':>9} compliance"
     )
     lines = [header, "-" * len(header)]
     for run in report["runs"]:
         best = run["best"] or {}
-        verdict = run.get("compliance")
-        checked = "-" if verdict is None else ("SUCCESS" if verdict["passed"] else "FAILED")
-        status = run["status"] if run["converged"] or run["status"] != "success" else "no-target"
         name = run["path"] if len(run["path"]) <= 44 else "..." + run["path"][-41:]
         lines.append(
-            f"{name:<44} {status:<10} {_fmt(run['time_to_train_min']):>8} "
+            f"{name:<44} {_status_text(run):<10} {_fmt(run['time_to_train_min']):>8} "
             f"{run['epochs_to_target'] if run['epochs_to_target'] is not None else '-':>6} "
             f"{_fmt(best.get('bbox'), 3):>6} {_fmt(best.get('segm'), 3):>6} "
-            f"{_fmt(run['throughput_iteration'], 1):>9} {_fmt(run['throughput_epoch'], 1):>9} {checked:>10}"
+            f"{_fmt(run['throughput_iteration'], 1):>9} {_fmt(run['throughput_epoch'], 1):>9} "
+            f"{_verdict_text(run.get('compliance'))}"
         )
     lines.append("")
     for entry in report["sets"]:
         s = entry["score"]
-        if s["value"] is None:
+        if s["problems"]:
+            lines.append(f"score of {entry['folder']}: none (the set cannot be scored: see problems)")
+        elif s["value"] is None:
             lines.append(f"score of {entry['folder']}: none ({s['note']})")
         else:
             kind = "provisional" if s["provisional"] else "v0.7 score"
             lines.append(f"score of {entry['folder']}: {s['value']:.2f} min ({kind}; {s['note']})")
         for path, why in s["dropped"].items():
             lines.append(f"  dropped {Path(path).name}: {why}")
-    problems = [p for run in report["runs"] for p in run["problems"]]
-    problems += [
+    lines += _section("problems:", _problems(report))
+    warned = [
+        f"{run['path']}: {w}" for run in report["runs"] if run.get("compliance") for w in run["compliance"]["warnings"]
+    ]
+    lines += _section("compliance checker warnings:", warned)
+    lines += _section("notes:", sorted({n for run in report["runs"] for n in run["notes"]}))
+    return "\n".join(lines)
+
+
+def _problems(report: dict) -> list[str]:
+    found = [p for run in report["runs"] for p in run["problems"]]
+    found += [
         f"{run['path']}: compliance: {m}"
         for run in report["runs"]
         if run.get("compliance") and not run["compliance"]["passed"]
         for m in run["compliance"]["messages"]
     ]
-    if problems:
-        lines.append("problems:")
-        lines.extend(f"  {p}" for p in problems)
-    notes = sorted({n for run in report["runs"] for n in run["notes"]})
-    if notes:
-        lines.append("notes:")
-        lines.extend(f"  {n}" for n in notes)
-    return "\n".join(lines)
+    found += [f"set {entry['folder']}: {p}" for entry in report["sets"] for p in entry["score"]["problems"]]
+    return found
+
+
+def _section(title: str, items: list[str]) -> list[str]:
+    return [title, *(f"  {item}" for item in items)] if items else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     p_pkg.add_argument("--system-json", type=Path, help="a full system description to use")
     p_pkg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="system description field")
     p_pkg.add_argument("--out", required=True, type=Path)
-    p_pkg.add_argument("--no-check", action="store_true", help="skip the official package checker")
+    p_pkg.add_argument(
+        "--no-check", action="store_true", help="skip MLPerf's checkers (the harness's own log checks still run)"
+    )
     p_data = sub.add_parser("data", help="site data preparation")
     data_sub = p_data.add_subparsers(dest="data_command", required=True)
     p_verify = data_sub.add_parser("verify", help="check a COCO 2017 tree against the manifest")
@@ -162,30 +192,31 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"summary: {summary}")
         return 0
     if args.command == "package":
-        overrides = dict(item.split("=", 1) for item in args.set)
-        try:
-            root = package.export(
-                parse.collect_logs(args.paths), args.out, args.org, args.system, args.system_json, overrides
-            )
-        except package.PackageError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"package: {root}")
-        if args.no_check:
-            return 0
-        verdict = package.check(root)
-        for line in verdict.messages:
-            print(f"  {line}")
-        print(f"package checker (training {compliance.RULESET}): {'SUCCESS' if verdict.passed else 'FAILED'}")
-        return 0 if verdict.passed else 1
+        return _package(args)
     if args.command == "data":
         return _data(args)
     if args.command == "score":
         report = score_logs(parse.collect_logs(args.paths), run_compliance=not args.no_compliance)
         print(json.dumps(report, indent=2) if args.json else render_table(report))
-        all_ok = all(r["converged"] and (r["compliance"] is None or r["compliance"]["passed"]) for r in report["runs"])
-        return 0 if all_ok else 1
+        return 0 if score_passed(report) else 1
     return 2
+
+
+def _package(args: argparse.Namespace) -> int:
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: give KEY=VALUE")
+        overrides[key] = value
+    root = package.export(parse.collect_logs(args.paths), args.out, args.org, args.system, args.system_json, overrides)
+    print(f"package: {root}")
+    verdict = package.check(root, official=not args.no_check)
+    for each in verdict.verdicts:
+        print(f"{each.name}: {'SUCCESS' if each.passed else 'FAILED'}")
+        for line in each.messages:
+            print(f"  {line}")
+    return 0 if verdict.passed else 1
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ class Stop:
 
 # ---- progress lines -----------------------------------------------------------------------------
 _PROGRESS_TAG = "progress:"
-_PROGRESS = re.compile(r"progress: iter (\d+)/(\d+) epoch (\d+) .*?\bimg/s ([0-9.]+)")
+_PROGRESS = re.compile(r"progress: iter (\d+)/(\d+) epoch (\d+) .*?\bimg/s (\d+(?:\.\d+)?)\b")
 
 
 def progress_line(

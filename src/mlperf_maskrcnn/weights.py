@@ -26,8 +26,21 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
-    ("_codecs", "encode"),  # protocol-2 pickles of bytes from Python 3 use it for array data
 }
+# Protocol-2 pickles of bytes from Python 3 rebuild array data with _codecs.encode(text, "latin1");
+# it is resolved to a guard that allows that call and nothing else (any codec, any input, would
+# otherwise be open to the file).
+_CODECS_ENCODE = ("_codecs", "encode")
+_BYTES_CODECS = ("latin1", "latin-1")
+
+
+def _latin1_bytes(text: object, encoding: object = "utf-8") -> bytes:
+    if not isinstance(text, str) or encoding not in _BYTES_CODECS:
+        raise pickle.UnpicklingError(
+            f"refused _codecs.encode of a {type(text).__name__} with encoding {encoding!r}: "
+            "only latin1 text (array data) is allowed"
+        )
+    return text.encode("latin1")
 
 
 class WeightFileError(ValueError):
@@ -36,6 +49,8 @@ class WeightFileError(ValueError):
 
 class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
+        if (module, name) == _CODECS_ENCODE:
+            return _latin1_bytes
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
@@ -72,8 +87,9 @@ def read_blobs(path: str | Path) -> dict[str, np.ndarray]:
             data = SafeUnpickler(handle, encoding="latin1").load()
     except pickle.UnpicklingError as err:
         raise WeightFileError(f"{path}: {err}") from err
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
-        raise WeightFileError(f"{path}: not a readable weight pickle ({err})") from err
+    except Exception as err:  # noqa: BLE001 - a crafted pickle can raise nearly anything; all mean "unreadable"
+        detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise WeightFileError(f"{path}: not a readable weight pickle ({detail})") from err
     if isinstance(data, dict) and "blobs" in data:
         data = data["blobs"]
     if not isinstance(data, dict):

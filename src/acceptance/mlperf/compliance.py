@@ -1,19 +1,20 @@
 """The official MLPerf compliance checker (mlperf-logging, ruleset 0.7.0) on one log.
 
 It runs as a subprocess of the real tool, ``python -m mlperf_logging.compliance_checker``; a
-compressed log is decompressed to a temporary file first, since the tool reads plain text.
+compressed log is decompressed to a temporary file first, since the tool reads plain text. Its
+verdict comes with its warnings: ruleset 0.7.0 only warns about a key logged twice with the same
+value (``Required EXACTLY_ONE occurrence of 'run_start' but found 2``) and still says SUCCESS,
+so the warnings are shown with a passing verdict too.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .parse import open_text
+from . import tools
+from .parse import write_plain
 
 RULESET = "0.7.0"
 
@@ -22,43 +23,35 @@ RULESET = "0.7.0"
 class ComplianceResult:
     path: str
     passed: bool
-    messages: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # what the checker said (errors, crash, warnings)
+    # What it warned about while passing (it logs its errors at WARNING level too: a failed
+    # verdict has only messages).
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "passed": self.passed, "messages": self.messages}
+        return {"path": self.path, "passed": self.passed, "messages": self.messages, "warnings": self.warnings}
 
 
 def check(path: str | Path, ruleset: str = RULESET, timeout_s: float = 300.0) -> ComplianceResult:
-    path = Path(path)
+    """The checker's verdict on ``path`` (plain, .xz or .gz; relative to the current folder or not)."""
+    given = str(path)
+    path = Path(path).resolve()  # the tool runs in a temporary folder
     if not path.is_file():
-        return ComplianceResult(str(path), False, [f"{path}: file not found"])
+        return ComplianceResult(given, False, [f"{given}: file not found"])
     with tempfile.TemporaryDirectory(prefix="compliance-") as tmp:
-        plain = Path(tmp) / "result.txt"
+        plain = path
         if path.suffix in (".xz", ".gz"):
-            with open_text(path) as src, plain.open("w") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            plain = path
-        command = [
-            sys.executable,
-            "-m",
-            "mlperf_logging.compliance_checker",
-            "--usage",
-            "training",
-            "--ruleset",
-            ruleset,
-            "--log_output",
-            str(Path(tmp) / "checker.log"),
-            str(plain),
-        ]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=tmp)
-        except subprocess.TimeoutExpired:
-            return ComplianceResult(str(path), False, [f"compliance checker timed out after {timeout_s:.0f}s"])
-    output = (done.stdout + done.stderr).splitlines()
-    passed = done.returncode == 0 and any(line.strip().endswith("SUCCESS") for line in output)
-    # Keep what the checker found (warnings, errors, failed rules), not its progress chatter.
-    messages = [
-        line.strip() for line in output if line.strip() and not line.startswith(("** Logging output", "INFO - "))
-    ]
-    return ComplianceResult(str(path), passed, messages)
+            plain = Path(tmp) / "result.txt"
+            try:
+                write_plain(path, plain)
+            except ValueError as err:
+                why = f"{given}: compressed data is damaged ({err.__cause__}); not checked"
+                return ComplianceResult(given, False, [why])
+        args = ["--usage", "training", "--ruleset", ruleset, "--log_output", str(Path(tmp) / "checker.log"), str(plain)]
+        ran = tools.run("compliance_checker", args, cwd=Path(tmp), timeout_s=timeout_s)
+    # "ERROR - FAILED" only repeats the verdict; the lines before it say why.
+    messages = [line for line in ran.said if line.strip() != "ERROR - FAILED"]
+    if ran.crash:
+        messages.append(f"compliance checker crashed: {ran.crash}")
+    passed = ran.returncode == 0 and not ran.crash and any(line.strip().endswith("SUCCESS") for line in ran.output)
+    return ComplianceResult(given, passed, messages, ran.warnings if passed else [])

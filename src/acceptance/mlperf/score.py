@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .analysis import RunSummary
 
@@ -17,6 +18,8 @@ class Score:
     used: list[str] = field(default_factory=list)  # runs averaged
     dropped: dict[str, str] = field(default_factory=dict)  # run -> why it was dropped
     note: str = ""
+    # The set cannot be scored at all: a refused log, the same log twice, too many runs.
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -26,14 +29,35 @@ class Score:
             "used": self.used,
             "dropped": self.dropped,
             "note": self.note,
+            "problems": self.problems,
         }
+
+
+def set_problems(runs: list[RunSummary]) -> list[str]:
+    """Why this set of runs cannot be scored, each naming the logs: a refused log (damaged or
+    forged: not a run that failed, so it cannot count as the slowest), the same log twice, more
+    runs than a score takes."""
+    found = [f"{r.path}: refused ({len(r.problems)} problem(s)), so the set has no score" for r in runs if r.refused]
+    first_of: dict[str, str] = {}
+    for run in runs:
+        if run.digest and run.digest in first_of:
+            found.append(f"{run.path} is the same log as {first_of[run.digest]}")
+        first_of.setdefault(run.digest, run.path)
+    if len(runs) > RUNS_FOR_SCORE:
+        names = ", ".join(Path(r.path).name for r in runs)
+        found.append(f"{len(runs)} runs ({names}): a v0.7 score takes exactly {RUNS_FOR_SCORE}")
+    return found
 
 
 def olympic(runs: list[RunSummary]) -> Score:
     """Drop the fastest and the slowest of 5 runs, average the middle 3.
 
-    A run that did not converge counts as the slowest; two or more such runs give no score.
+    A run that did not converge counts as the slowest; two or more such runs give no score. A set
+    with a refused log, a log given twice or more than 5 runs has no score (``Score.problems``).
     """
+    problems = set_problems(runs)
+    if problems:
+        return Score(None, False, False, note="no score: " + "; ".join(problems), problems=problems)
     converged = [r for r in runs if r.converged and r.time_to_train_min is not None]
     failed = [r for r in runs if r not in converged]
     if len(runs) < RUNS_FOR_SCORE:
@@ -49,8 +73,6 @@ def olympic(runs: list[RunSummary]) -> Score:
             note=f"provisional: {len(runs)} of the {RUNS_FOR_SCORE} runs a v0.7 score needs; "
             f"mean of the {len(converged)} converged run(s)",
         )
-    if len(runs) > RUNS_FOR_SCORE:
-        return Score(None, False, False, note=f"{len(runs)} runs: a v0.7 score takes exactly {RUNS_FOR_SCORE}")
     if len(failed) >= 2:
         return Score(
             None,

@@ -35,7 +35,7 @@ from mlperf_maskrcnn import contract
 from mlperf_maskrcnn import recipe as recipes
 
 from .. import containers
-from ..mlperf import analysis, compliance, parse
+from ..mlperf import analysis, compliance
 from . import hooks, launch
 from .base import SuiteTest
 from .constants import (
@@ -277,11 +277,6 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
             self._summary = analysis.summarize(self.mlperf_log_path)
         return self._summary
 
-    def stop_kind(self) -> str:
-        """The bundled trainer's kind of stop (contract.STOP_KINDS) from run_stop; '' for NVIDIA's."""
-        stop = parse.parse(self.mlperf_log_path).last("run_stop")
-        return str(stop.metadata.get(contract.STOP_KIND, "")) if stop else ""
-
     def verdicts(self) -> list[tuple[bool, str]]:
         """(passed, reason) for each criterion, in the order a reader needs them."""
         log = self.mlperf_log_path
@@ -290,12 +285,15 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         s = self.summary()
         # A damaged log (garbled or truncated records) is never a pass, whatever else it says.
         results = [(not s.problems, "MLPerf log problems: " + "; ".join(s.problems[:3]))]
+        if s.refused and s.status != "incomplete":
+            # A refused log says nothing trustworthy about quality or compliance: its problems are the verdict.
+            return results
         if s.status == "incomplete":
             # Cut off: what ended it is the news; the quality and compliance verdicts would only
             # repeat that the log is unfinished.
             results.append((False, f"{s.reason}; {self.job_end_hint()}"))
             return results
-        kind = self.stop_kind()
+        kind = s.stop_kind
         if self.mode == "throughput":
             results.append((s.throughput_iteration is not None, "no training throughput in the log"))
             done = kind in ("", contract.THROUGHPUT_DONE)  # NVIDIA's trainer has no stop kinds
