@@ -10,9 +10,12 @@ import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)
+# Appended, never inserted: ReFrame 4.10 loads this file inside a context that appends this folder
+# and then pops sys.path at that index, so an insert(0) here made it drop site-packages instead
+# (and with it polars: `--performance-compare` and the stored-session queries failed).
+sys.path.append(_HERE)
 # The checks import the harness (src/acceptance); make it importable without installing it.
-sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "src"))
+sys.path.append(os.path.join(os.path.dirname(_HERE), "src"))
 
 import launchers  # noqa: E402,F401  (registers the torchrun launcher)
 from systems import ci_cluster, lanta, local, tara  # noqa: E402
@@ -63,6 +66,17 @@ site_configuration = {
                     "append": True,
                 }
             ],
+        }
+    ],
+    # ReFrame's results database (every session, for `acceptance history` and
+    # `reframe --performance-compare`): $ACCEPTANCE_REPORT_DIR/results.db, else reports/results.db
+    # under the working directory; RFM_SQLITE_DB_FILE moves it, RFM_ENABLE_RESULTS_STORAGE=0 turns it off.
+    "storage": [
+        {
+            "enable": True,
+            "sqlite_db_file": os.path.abspath(
+                os.path.join(os.environ.get("ACCEPTANCE_REPORT_DIR", "reports"), "results.db")
+            ),
         }
     ],
     "general": [
