@@ -74,9 +74,8 @@ site_configuration = {
     "storage": [
         {
             "enable": True,
-            "sqlite_db_file": os.path.abspath(
-                os.path.join(os.environ.get("ACCEPTANCE_REPORT_DIR", "reports"), "results.db")
-            ),
+            # Relative paths stay relative: ReFrame reads this file from within config/.
+            "sqlite_db_file": os.path.join(os.environ.get("ACCEPTANCE_REPORT_DIR", "reports"), "results.db"),
         }
     ],
     "general": [

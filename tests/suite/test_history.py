@@ -158,3 +158,16 @@ def test_the_acceptance_report_links_its_partition_history(stored):
     summary = (out / "summary.md").read_text()
     assert "## History" in summary
     assert "- local:default: ../linked-history/local_default/index.html (2 regression(s):" in summary
+
+
+def test_without_a_report_dir_the_database_is_reports_under_the_working_directory(stored, tmp_path, monkeypatch):
+    """ReFrame reads config/tara.py from within config/: the default must still be the caller's reports/."""
+    for name in ("RFM_SQLITE_DB_FILE", "RFM_ENABLE_RESULTS_STORAGE", "ACCEPTANCE_REPORT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"ACCEPTANCE_RESOURCES": stored["env"]["ACCEPTANCE_RESOURCES"]}
+    done, _report = run_reframe(["-r"], tmp_path, env, 300, PROBE)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "reports" / "results.db").is_file()
+    here = subprocess.run([str(BIN / "acceptance"), "history", "--out", "h"], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ, **env), timeout=300)  # fmt: skip
+    assert here.returncode == 0 and "no earlier run to compare with" in here.stdout, here.stderr
