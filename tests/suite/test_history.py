@@ -60,7 +60,8 @@ def history(stored, *args: str) -> subprocess.CompletedProcess:
 
 def reframe_query(stored, *args: str) -> subprocess.CompletedProcess:
     command = [str(BIN / "reframe"), "-C", str(ROOT / "config" / "tara.py"), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=stored["env"], timeout=300)
+    # Its log goes to the working directory: the test's folder, not the checkout.
+    return subprocess.run(command, capture_output=True, text=True, env=stored["env"], timeout=300, cwd=stored["base"])
 
 
 def series_of(data: dict) -> dict[str, dict]:
