@@ -4,6 +4,7 @@ acceptance score PATH... [--json] [--no-compliance]       judge MLPerf logs
 acceptance report RUN_REPORT... [--logs ...] --out DIR    HTML + Markdown acceptance report
 acceptance package LOGS... --org ORG --system NAME --out  MLPerf result package, checked
 acceptance data verify|layout|manifest ...                site data preparation
+acceptance history [--system SYS:PART] [--since DATE] --out DIR   trends across stored sessions
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 
 from . import datasets
 from .mlperf import analysis, compliance, package, parse, score
+from .report import history_cli
 
 
 def score_logs(paths: list[Path], run_compliance: bool = True) -> dict:
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help="MLPerf log files or folders to add")
     p_rep.add_argument("--out", required=True, type=Path, help="report folder (e.g. reports/<name>)")
     p_rep.add_argument("--title", default="MLPerf v0.7 Mask R-CNN acceptance report")
+    p_rep.add_argument("--history", type=Path, help="a folder written by 'acceptance history' to link to")
     p_pkg = sub.add_parser("package", help="export logs as an MLPerf result package and check it")
     p_pkg.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
     p_pkg.add_argument("--org", required=True, help="submitter (the package's top folder)")
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p_manifest = data_sub.add_parser("manifest", help="print the manifest (counts, checksums) of a verified tree")
     p_manifest.add_argument("root", type=Path)
     p_manifest.add_argument("--source", default="a site's verified copy", help="where the tree came from")
+    history_cli.register(sub)
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args)
@@ -187,7 +191,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        page, summary = render.write(data, args.out)
+        page, summary = render.write(data, args.out, args.history)
         print(f"report: {page}")
         print(f"summary: {summary}")
         return 0
@@ -195,6 +199,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _package(args)
     if args.command == "data":
         return _data(args)
+    if args.command == "history":
+        return history_cli.run(args)
     if args.command == "score":
         report = score_logs(parse.collect_logs(args.paths), run_compliance=not args.no_compliance)
         print(json.dumps(report, indent=2) if args.json else render_table(report))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..mlperf.analysis import TARGET_BBOX, TARGET_SEGM
-from . import plots
+from . import history_page, plots
 from .collect import Criterion, ReportData
 
 CSS = """
@@ -101,7 +101,7 @@ def _criterion_rows(crit: Criterion) -> list[list[str]]:
     return rows
 
 
-def write_html(data: ReportData, out: Path, figs: list[Figure]) -> Path:
+def write_html(data: ReportData, out: Path, figs: list[Figure], history: list[tuple[str, str, str]] = ()) -> Path:
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(data.title)}</title>",
              f"<style>{CSS}</style></head><body>", f"<h1>{e(data.title)}</h1>"]  # fmt: skip
@@ -155,6 +155,10 @@ def write_html(data: ReportData, out: Path, figs: list[Figure]) -> Path:
         parts.append(
             f"<h2>{e(fig.title)}</h2><img alt='{e(fig.title)}' src='data:image/png;base64,{encoded}'><br><small>source: {e(fig.source)}</small>"
         )
+    if history:  # the partitions' pages written by `acceptance history`
+        parts.append("<h2>History</h2><ul>")
+        parts.extend(f"<li><a href='{e(link)}'>{e(where)}</a>: {e(note)}</li>" for where, link, note in history)
+        parts.append("</ul>")
     parts.append("<h2>System as run</h2><table>")
     for key, value in system_rows(data):
         parts.append(f"<tr><th>{e(key)}</th><td>{e(value)}</td></tr>")
@@ -191,7 +195,7 @@ def system_rows(data: ReportData) -> list[tuple[str, str]]:
     return rows
 
 
-def write_markdown(data: ReportData, out: Path, figs: list[Figure]) -> Path:
+def write_markdown(data: ReportData, out: Path, figs: list[Figure], history: list[tuple[str, str, str]] = ()) -> Path:
     lines = [f"# {data.title}", "", f"Overall verdict: **{overall(data)}**", ""]
     if data.criteria:
         lines += ["## Verdict per criterion", "", "| check | where | result | reason |", "|---|---|---|---|"]
@@ -209,6 +213,8 @@ def write_markdown(data: ReportData, out: Path, figs: list[Figure]) -> Path:
         for folder, s in data.scores().items():
             lines.append(f"- {folder}: {_fmt(s.value)} min ({s.note})")
         lines.append("")
+    if history:
+        lines += ["## History", ""] + [f"- {where}: {link} ({note})" for where, link, note in history] + [""]
     lines += ["## System as run", ""] + [f"- {k}: {v}" for k, v in system_rows(data)]
     lines += ["", "## Figures", ""] + [f"- {f.title} (in index.html; source: {f.source})" for f in figs]
     lines += ["", "## Made from", ""] + [f"- {s}" for s in data.sources]
@@ -217,7 +223,9 @@ def write_markdown(data: ReportData, out: Path, figs: list[Figure]) -> Path:
     return path
 
 
-def write(data: ReportData, out: Path) -> tuple[Path, Path]:
+def write(data: ReportData, out: Path, history_dir: Path | None = None) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     figs = figures(data)
-    return write_html(data, out, figs), write_markdown(data, out, figs)
+    wheres = [c.where for c in data.criteria]
+    history = history_page.partition_links(history_dir, wheres, out) if history_dir else []
+    return write_html(data, out, figs, history), write_markdown(data, out, figs, history)
