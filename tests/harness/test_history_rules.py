@@ -139,7 +139,7 @@ def finder(tmp_path):
 
 
 def smoke(value, time, mode="throughput", var="throughput", **kw) -> Measurement:
-    keys = {"num_nodes": 1, "implementation": "bundled", "mode": mode}
+    keys = {"num_nodes": 1, "implementation": "bundled", "mode": mode, "reference_check": "maskrcnn"}
     test = f"MaskRCNNSmoke %num_nodes=1 %implementation=bundled %mode={mode}"
     return point(value, time, where="local:default", test=test, var=var, keys=keys, **kw)
 

@@ -16,14 +16,14 @@ from conftest import BIN, ROOT, cases_of, resources_with, run_reframe
 
 PROBE = ROOT / "tests" / "suite" / "checks" / "history_probe.py"
 REFERENCES = """
-- check: history-probe
+- check: maskrcnn
   system: local:default
   mode: throughput
   source: "test: the probe's bounds"
   perf:
-    rate: {value: 90.0, lower: -0.10, upper: null, unit: img/s}
-    elapsed: {value: 11.0, lower: null, upper: 0.10, unit: s}
-    latency: {value: 5.0, lower: null, upper: null, unit: ms}
+    throughput: {value: 90.0, lower: -0.10, upper: null, unit: img/s}
+    eval_time: {value: 11.0, lower: null, upper: 0.10, unit: s}
+    projected_time_to_train: {value: 5.0, lower: null, upper: null, unit: min}
 """
 # Five ordinary sessions, then a slower one: -12% img/s and +15% s against the medians of the five
 # (100 img/s, 10.0 s), within the references' bounds (>= 81 img/s, <= 12.1 s), so ReFrame passes it.
@@ -43,7 +43,8 @@ def stored(tmp_path_factory):
             mp.delenv(name, raising=False)  # the config's default location is what is tested
         reports = []
         for n, figures in enumerate(zip(RATES, ELAPSED, LATENCY)):
-            options = [f"-S given_{k}={v}" for k, v in zip(("rate", "elapsed", "latency"), figures)]
+            names = ("rate", "elapsed", "latency")
+            options = [f"-S given_{k}={v}" for k, v in zip(names, figures)]
             done, report = run_reframe(["-r", *" ".join(options).split()], base / f"run-{n}", env, 300, PROBE)
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
             assert [c["result"] for c in cases_of(report)] == ["pass"]
@@ -85,7 +86,7 @@ def test_the_slower_session_is_a_regression(stored):
     data = json.loads(done.stdout)
     assert data["sessions"] == stored["uuids"] and data["regressions"] == 2
     found = series_of(data)
-    rate, elapsed, latency = found["rate"], found["elapsed"], found["latency"]
+    rate, elapsed, latency = found["throughput"], found["eval_time"], found["projected_time_to_train"]
     assert (rate["baseline"]["median"], rate["baseline"]["runs"], rate["latest"]["value"]) == (100.0, 5, 88.0)
     assert rate["change"] == pytest.approx(-0.12) and rate["verdict"] == "regression"
     assert (rate["better"], rate["margin"], rate["margin_from"]) == ("higher", 0.10, "reference tolerance")
@@ -93,11 +94,11 @@ def test_the_slower_session_is_a_regression(stored):
     assert rate["baseline"]["sessions"] == stored["uuids"][:5]
     assert elapsed["baseline"]["median"] == 10.0 and elapsed["change"] == pytest.approx(0.15)
     assert (elapsed["better"], elapsed["verdict"]) == ("lower", "regression")
-    # No bounds: the unit (ms, a time) decides, and the default margin (10%) holds +4%.
+    # No bounds: the unit (min, a time) decides, and the default margin (10%) holds +4%.
     assert (latency["baseline"]["median"], latency["better"], latency["verdict"]) == (5.0, "lower", "ok")
     assert latency["margin_from"].startswith("default")
     page = out / "local_default" / "index.html"
-    for var in ("rate", "elapsed", "latency"):
+    for var in ("throughput", "eval_time", "projected_time_to_train"):
         png = out / "local_default" / f"HistoryProbe_mode=throughput_{var}.png"
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 10_000
         assert png.name in page.read_text()
@@ -109,17 +110,22 @@ def test_margin_and_window_are_options(stored):
     wide = history(stored, "--out", str(stored["base"] / "wide"), "--margin", "0.2")
     assert wide.returncode == 0, wide.stderr
     assert "verdict: no regression" in wide.stdout
-    assert "rate of HistoryProbe %mode=throughput on local:default: 88 img/s, 12.0% below its median" in wide.stdout
+    expected = "throughput of HistoryProbe %mode=throughput on local:default: 88 img/s, 12.0% below its median"
+    assert expected in wide.stdout
     last3 = history(stored, "--out", str(stored["base"] / "last3"), "--last", "3", "--json")
-    rate = series_of(json.loads(last3.stdout))["rate"]
-    assert rate["baseline"]["median"] == 99.0 and rate["change"] == pytest.approx(88 / 99 - 1)
+    throughput = series_of(json.loads(last3.stdout))["throughput"]
+    assert throughput["baseline"]["median"] == 99.0 and throughput["change"] == pytest.approx(88 / 99 - 1)
 
 
 def test_run_reports_give_the_same_history(stored):
     done = history(stored, "--reports", *map(str, stored["reports"]), "--out", str(stored["base"] / "files"), "--json")
     assert done.returncode == 1, done.stderr
     from_files = {k: (s["baseline"]["median"], s["verdict"]) for k, s in series_of(json.loads(done.stdout)).items()}
-    assert from_files == {"rate": (100.0, "regression"), "elapsed": (10.0, "regression"), "latency": (5.0, "ok")}
+    assert from_files == {
+        "throughput": (100.0, "regression"),
+        "eval_time": (10.0, "regression"),
+        "projected_time_to_train": (5.0, "ok"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -142,8 +148,8 @@ def test_performance_compare_between_two_stored_sessions(stored):
     done = reframe_query(stored, f"--performance-compare={sixth}/{fifth}/mean:/")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    rate = next(line for line in lines if "HistoryProbe %mode=throughput" in line and " rate " in line)
-    assert "-11.11" in rate  # (88 - 99) / 99
+    throughput = next(line for line in lines if "HistoryProbe %mode=throughput" in line and " throughput " in line)
+    assert "-11.11" in throughput  # (88 - 99) / 99
 
 
 def test_the_acceptance_report_links_its_partition_history(stored):

@@ -13,8 +13,8 @@ Rules (README, 'Scheduled acceptance runs'):
   upper bound of +10%), else 10%. The latest value is a regression when it is worse than the
   median by more than the margin (relative to the median).
 - The reference is today's entry in ``resources/references`` (``references.find``), looked up by
-  the case's ``reference_check`` variable or, for this suite's checks, by class name; where there
-  is none, the reference ReFrame applied in the series' latest session.
+  the case's ``reference_check`` variable (every check of the suite logs it); where there is none,
+  the reference ReFrame applied in the series' latest session.
 """
 
 from __future__ import annotations
@@ -31,15 +31,6 @@ DEFAULT_LAST = 5
 DEFAULT_MARGIN = 0.10
 TIME_UNITS = {"s", "sec", "min", "h", "ms", "us"}
 RATE_SUFFIXES = ("/s", "/min", "/h")
-# The reference key (resources/references 'check') of this suite's checks, by class-name prefix.
-REFERENCE_CHECKS = {
-    "MaskRCNN": "maskrcnn",
-    "GpusVisible": "gpus",
-    "Allreduce": "allreduce",
-    "Container": "container",
-    "CocoManifest": "coco",
-    "LoaderRate": "loader",
-}
 _EPSILON = 1e-12  # a change equal to the margin is within it, despite float rounding
 
 
@@ -217,10 +208,10 @@ def judge(before: list[float], latest: float, better: str, margin: float) -> tup
 
 
 def reference_key(latest: Measurement) -> str | None:
-    """The series' key in resources/references: the case's ``reference_check``, else by class name."""
-    if latest.keys.get("reference_check"):
-        return str(latest.keys["reference_check"])
-    return next((key for prefix, key in REFERENCE_CHECKS.items() if latest.check.startswith(prefix)), None)
+    """The series' key in resources/references: the case's ``reference_check`` (every check of
+    the suite logs it); None for a case that does not say."""
+    key = latest.keys.get("reference_check")
+    return str(key) if key else None
 
 
 Finder = Callable[..., "references.Reference | None"]

@@ -14,6 +14,8 @@ class SuiteTest(RegressionTestPlugin):
     skip_reason = variable(str, value="")
     #: where the reference bounds come from (set from resources/references; logged)
     reference_source = variable(str, value="")
+    #: the check's key in resources/references (logged: ``acceptance history`` finds its entry by it)
+    reference_check = variable(str, value="")
 
     def skip_because(self, why: str) -> None:
         self.skip_reason = why

@@ -197,6 +197,7 @@ def set_references(test, check: str, **variant) -> None:
     """The test's reference bounds from resources/references (a partition without one fails the
     run: ``require_reference``), and where they come from."""
     found = references.find(check, test.current_partition.fullname, **variant)
+    test.reference_check = check
     test.require_reference = True
     test.reference = found.for_reframe() if found else {}
     test.reference_source = found.source if found else "none"
