@@ -66,7 +66,7 @@ def _ours(torch, size: int, batch: int):
     recipe = replace(base, images_per_gpu=batch, num_image_candidates=per_image * batch, min_size=size,
                      max_size=math.ceil(size * 4 / 3))  # fmt: skip
     model = build_model(recipe, num_classes=81)
-    return model, solver.build_optimizer(model, recipe)
+    return model, solver.build_optimizer(model, recipe, torch.device("cpu"))
 
 
 def _stock(torch, size: int, batch: int):

@@ -43,6 +43,11 @@ NVIDIA_LOGS = SHARED / "data" / "mlperf-v0.7-nvidia-maskrcnn"
 BIN = Path(sys.executable).parent
 
 
+def without_venv(path: str) -> str:
+    """PATH without the suite's venv (bin/test puts it first for ruff and pytest)."""
+    return os.pathsep.join(p for p in path.split(os.pathsep) if p and Path(p).resolve() != BIN.resolve())
+
+
 def run_reframe(
     args: list[str], prefix: Path, env: dict | None = None, timeout: int = 1800, checks: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
@@ -62,7 +67,8 @@ def run_reframe(
         "--warn-as-error",
         *args,
     ]
-    full_env = dict(os.environ, HOME=str(prefix / "home"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    # The venv is not on PATH (as for a user who did not activate it): jobs name their interpreter.
+    full_env = dict(os.environ, HOME=str(prefix / "home"), PATH=without_venv(os.environ.get("PATH", "")))
     full_env.update(env or {})
     (prefix / "home").mkdir(parents=True, exist_ok=True)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=prefix)
@@ -94,6 +100,7 @@ def smoke_run(tmp_path_factory):
     # The README's main command itself, with its outputs redirected into the test's folder, and
     # secret-looking variables in the environment (no report, log or perflog may carry them).
     env = dict(os.environ, HOME=str(prefix / "home"), ACCEPTANCE_REPORT_DIR=str(prefix / "reports"), **SECRETS)
+    env["PATH"] = without_venv(env.get("PATH", ""))  # the venv not activated: nothing may need it
     done = subprocess.run(
         [str(ROOT / "bin" / "suite"), "--prefix", str(prefix)],
         capture_output=True, text=True, timeout=1800, env=env, cwd=prefix,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-# (path, size, mtime_ns) -> digest: a session hashes each image once, however many checks use it.
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+# (path, size, mtime_ns, sidecar mtime_ns) -> digest: a session hashes each image once, however many checks use it.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
 
 
 def digest(image: str | Path) -> str:
@@ -17,10 +17,12 @@ def digest(image: str | Path) -> str:
     if not path.is_file():
         return ""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    sidecar = path.with_name(path.name + ".sha256")
+    # A new sidecar (or a rebuilt image) is a new key: the cache never hides either.
+    sidecar_mtime = sidecar.stat().st_mtime_ns if sidecar.is_file() else 0
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, sidecar_mtime)
     if key in _DIGESTS:
         return _DIGESTS[key]
-    sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file() and sidecar.stat().st_mtime_ns >= stat.st_mtime_ns:
         words = sidecar.read_text().split()
         if words and len(words[0]) == 64:
