@@ -49,7 +49,12 @@ def without_venv(path: str) -> str:
 
 
 def run_reframe(
-    args: list[str], prefix: Path, env: dict | None = None, timeout: int = 1800, checks: Path | None = None
+    args: list[str],
+    prefix: Path,
+    env: dict | None = None,
+    timeout: int = 1800,
+    checks: Path | None = None,
+    config: Path | None = None,
 ) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run the real ReFrame on this project's config and checks (or ``checks``); return the process
     and its JSON report."""
@@ -57,7 +62,7 @@ def run_reframe(
     command = [
         str(BIN / "reframe"),
         "-C",
-        str(ROOT / "config" / "tara.py"),
+        str(config or ROOT / "config" / "tara.py"),
         "-c",
         str(checks or ROOT / "checks"),
         "--prefix",

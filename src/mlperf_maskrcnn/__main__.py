@@ -119,9 +119,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .resources import ResourcesNotFound
+
     args = _parser().parse_args(argv)
     handlers = {"synth": _synth, "recipes": _recipes, "train": _train}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except ResourcesNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

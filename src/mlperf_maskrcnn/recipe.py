@@ -251,10 +251,10 @@ def load(name_or_path: str | Path, check: bool = True) -> Recipe:
         raise RecipeError(f"recipe file {path} not found (available: {available})")
     try:
         data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise RecipeError(f"{path}: a recipe must be a mapping of fields")
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a mapping of fields")
     data.setdefault("name", path.stem)
     recipe = from_dict(data, origin=str(path))
     if check:

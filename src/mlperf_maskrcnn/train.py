@@ -155,40 +155,18 @@ def main(options: TrainOptions) -> int:
             raise DataError(f"{len(train_set)} usable training images cannot feed {env.world} ranks")
         log.event(constants.TRAIN_SAMPLES, len(train_set))
         log.event(constants.EVAL_SAMPLES, len(val_set))
-        stream = GroupedBatchStream(
-            [aspect_group(im["width"], im["height"]) for im in train_set.images],
-            global_batch,
-            env.rank,
-            env.world,
-            seed,
-        )
+        groups = [aspect_group(im["width"], im["height"]) for im in train_set.images]
+        stream = GroupedBatchStream(groups, global_batch, env.rank, env.world, seed)
         batches = iter(data_loader(train_set, stream, recipe.dataloader_workers, device))
+        per_rank = recipe.test_batch // env.world
+        val_loader = evaluate.val_loader(val_set, env.rank, env.world, per_rank, recipe.dataloader_workers, device)
         run = Run(
-            recipe=recipe,
-            env=env,
-            device=device,
-            log=log,
-            guard=guard,
-            options=options,
-            model=model,
-            ddp=ddp,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
-            amp=amp,
-            val_set=val_set,
-            val_loader=evaluate.val_loader(
-                val_set,
-                env.rank,
-                env.world,
-                recipe.test_batch // env.world,
-                recipe.dataloader_workers,
-                device.type == "cuda",
-            ),
-            evaluator=evaluator,
+            recipe=recipe, env=env, device=device, log=log, guard=guard, options=options,
+            model=model, ddp=ddp, optimizer=optimizer, scheduler=scheduler, scaler=scaler, amp=amp,
+            val_set=val_set, val_loader=val_loader, evaluator=evaluator,
             max_iter=options.throughput_iters or options.max_iter or recipe.max_iter,
             iterations_per_epoch=recipes.iterations_per_epoch(len(train_set), global_batch),
-        )
+        )  # fmt: skip
         log.text(
             f"training {len(train_set)} of {train_set.total_images} images (filtered), {len(val_set)} val images; "
             f"{env.world} ranks x {recipe.images_per_gpu} = global batch {global_batch}, "
@@ -365,16 +343,16 @@ def finish_eval(run: Run, bbox: float, segm: float) -> Stop | None:
 # ---- set-up helpers ---------------------------------------------------------------------------------
 def load_recipe(options: TrainOptions, world: int) -> recipes.Recipe:
     recipe = recipes.load(options.recipe)
+    if recipe.division == "closed" and options.weights is None:
+        raise recipes.RecipeError(
+            f"recipe {recipe.name} is closed division, which starts from the ImageNet R-50 weights: "
+            "--no-weights is for open-division recipes only"
+        )
     if recipe.division == "closed" and world != recipe.ranks:
         # The decay steps follow from the global batch: a closed recipe runs only at its scale.
         raise recipes.RecipeError(
             f"recipe {recipe.name} is for {recipe.ranks} ranks ({recipe.nodes} x {recipe.gpus_per_node}); "
             f"this job has {world}: choose the recipe for this scale"
-        )
-    if recipe.division == "closed" and options.weights is None:
-        raise recipes.RecipeError(
-            f"recipe {recipe.name} is closed division, which starts from the ImageNet R-50 weights: "
-            "--no-weights is for open-division recipes only"
         )
     return recipe
 

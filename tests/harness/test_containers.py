@@ -4,7 +4,9 @@ the device probe the image verification runs."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -52,7 +54,11 @@ def test_bundled_definition_installs_this_workload_with_its_pins():
     post = "\n".join(sections["post"])
     pins = _pins()
     assert f"torch=={pins['torch']}" in post and f"torchvision=={pins['torchvision']}" in post
-    assert re.search(r'pip install .*-e "/opt/thaisc-mlperf-acceptance\[workload\]"', post)
+    # A normal install (no editable tree in the image): resources/ is copied and named by the one
+    # variable every reader of it honours.
+    assert re.search(r'pip install --no-cache-dir "/opt/thaisc-mlperf-acceptance\[workload\]"', post)
+    assert "resources /opt/thaisc-mlperf-acceptance/resources" in sections["files"]
+    assert "export ACCEPTANCE_RESOURCES=/opt/thaisc-mlperf-acceptance/resources" in sections["environment"]
     assert 'export PIP_CONSTRAINT=""' in post  # NGC's constraints file would pin its own torch
     index = re.search(r"TORCH_INDEX=(\S+)", post).group(1)
     assert index.rstrip("/").endswith("cu126")  # keeps sm_70 (TARA's V100), see the README
@@ -94,3 +100,20 @@ def test_device_probe_prints_what_the_container_check_reads():
     assert int(values["gpu_count"]) == torch.cuda.device_count()
     assert values["unsupported_gpus"] == "0" or torch.cuda.device_count() > 0
     assert "built_for" in values and "cuda" in values
+
+
+def test_an_installed_workload_finds_resources_through_the_one_variable(tmp_path):
+    """As in the image: the package without its source tree around it."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "src" / "mlperf_maskrcnn", site / "mlperf_maskrcnn")
+    env = {k: v for k, v in os.environ.items() if k != "ACCEPTANCE_RESOURCES"}
+    # -I ignores the editable install's path entry; the copy is the only mlperf_maskrcnn.
+    command = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); "
+               "from mlperf_maskrcnn.__main__ import main; sys.exit(main(['recipes']))"]  # fmt: skip
+    lost = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert lost.returncode == 2 and "Traceback" not in lost.stderr
+    assert "error: no resources/ folder above" in lost.stderr and "set ACCEPTANCE_RESOURCES" in lost.stderr
+    env["ACCEPTANCE_RESOURCES"] = str(ROOT / "resources")
+    found = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert "nvidia_dgx1" in found.stdout.split() and "smoke" in found.stdout.split()

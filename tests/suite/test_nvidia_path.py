@@ -280,3 +280,30 @@ def test_damaged_nvidia_logs_fail_the_check_saying_why(tmp_path):
     # No 4x DGX A100 logs in this folder: that check skips, naming what it looked for.
     a100 = [c for c in cases_of(report) if c["name"].startswith("DgxA100x4")]
     assert a100 and all(c["result"] == "skip" and "ACCEPTANCE_REPLAY_LOGS" in c["skip_reason"] for c in a100)
+
+
+def test_gpu_checks_request_the_gpus_on_every_node_of_the_allocation(tmp_path, site):
+    prefix = tmp_path / "gpus"
+    done, report = run_reframe(["--system", "lanta:gpu", "--dry-run", "-n", "GpusVisibleCheck|ContainerCheck"],
+                               prefix, site["env"])  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    gpus = (prefix / "stage/lanta/gpu/maskrcnn/GpusVisibleCheck/rfm_job.sh").read_text()
+    # As many nodes as the MLPerf run uses (4), one task each, every GPU requested as jobs do.
+    for line in ("#SBATCH --ntasks=4", "#SBATCH --ntasks-per-node=1", "#SBATCH --gpus-per-node=4"):
+        assert line in gpus, line
+    assert "nvidia-smi --query-gpu=name --format=csv,noheader" in gpus
+    container = (prefix / "stage/lanta/gpu/maskrcnn/ContainerCheck/rfm_job.sh").read_text()
+    assert "#SBATCH --gpus-per-node=4" in container and "apptainer exec --nv" in container
+    assert "/usr/bin/python3 -m mlperf_maskrcnn.probes devices" in container
+
+
+def test_a_run_longer_than_the_partition_allows_is_skipped(tmp_path, site):
+    done, report = run_reframe(
+        ["--system", "lanta:gpu-devel", "--dry-run", "-n", "MaskRCNNBenchmark", "-x", "nvidia",
+         "-E", "num_nodes==4 and mode=='time-to-train'", "-S", "run_time_limit=3h"],
+        tmp_path / "limit", site["env"],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    (case,) = cases_of(report)
+    assert case["result"] == "skip"
+    assert case["skip_reason"].startswith("lanta:gpu-devel allows jobs of 2h; this run needs 3h")
