@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import os
 
-from acceptance.suite.constants import ENVIRONMENT, EXTRAS, FEATURE_COCO, FEATURE_GPU, FEATURES
+from acceptance.suite.constants import (
+    CONTAINER_RUNTIMES,
+    ENVIRONMENT,
+    EXTRA_CONTAINER_RUNTIME,
+    EXTRAS,
+    FEATURE_COCO,
+    FEATURE_GPU,
+    FEATURES,
+)
 
 
 class ConfigError(ValueError):
@@ -70,8 +78,27 @@ def normalise(system: dict, origin: str) -> dict:
             raise ConfigError(f"{where}: feature 'gpu' but no GPU in 'devices' (type gpu, model, num_devices)")
         if FEATURE_COCO in features and "coco_dir" not in part.get("extras", {}):
             raise ConfigError(f"{where}: feature 'coco' but no extras 'coco_dir' (the COCO 2017 tree)")
+        _check_runtime(part, where)
         environs = part.setdefault("environs", [])
         if ENVIRONMENT not in environs:
             environs.append(ENVIRONMENT)
     return system
 
+
+def _check_runtime(part: dict, where: str) -> None:
+    """A runtime in extras (pyxis) is one the suite knows, the partition's only one, and run by srun."""
+    runtime = part.get("extras", {}).get(EXTRA_CONTAINER_RUNTIME)
+    if runtime is None:
+        return
+    if runtime not in CONTAINER_RUNTIMES:
+        raise ConfigError(
+            f"{where}: extras '{EXTRA_CONTAINER_RUNTIME}' {runtime!r} is not one the suite runs: "
+            f"{list(CONTAINER_RUNTIMES)} (Singularity and Apptainer go in 'container_platforms')"
+        )
+    if part.get("container_platforms"):
+        raise ConfigError(f"{where}: both 'container_platforms' and extras '{EXTRA_CONTAINER_RUNTIME}': keep one")
+    if part.get("launcher") != "srun":
+        raise ConfigError(
+            f"{where}: extras '{EXTRA_CONTAINER_RUNTIME}' {runtime!r} is a plugin of srun, "
+            f"but the launcher is {part.get('launcher')!r}: use 'srun'"
+        )

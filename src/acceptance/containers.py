@@ -36,6 +36,34 @@ def digest(image: str | Path) -> str:
     return _DIGESTS[key]
 
 
+# The first bytes of a squashfs file (its magic number, little-endian): what enroot images are.
+SQUASHFS_MAGIC = b"hsqs"
+
+
+def is_registry_reference(image: str) -> bool:
+    """Whether pyxis reads ``image`` as a registry reference (``[USER@][REGISTRY#]IMAGE[:TAG]``, pulled
+    by enroot on the compute node) rather than a path of a squashfs file (a value starting with
+    ``/`` or ``.``)."""
+    return bool(image) and not image.startswith(("/", "."))
+
+
+def is_squashfs(path: str | Path) -> bool:
+    """Whether ``path`` is a squashfs file, the format enroot runs (a Singularity .sif is not one)."""
+    with Path(path).open("rb") as handle:
+        return handle.read(len(SQUASHFS_MAGIC)) == SQUASHFS_MAGIC
+
+
+def reference_digest(reference: str) -> str:
+    """What a run can record for an image given as a registry reference instead of its digest.
+
+    enroot has no command that reports a reference's digest (its commands are import, create,
+    start, export, list, remove, bundle, batch, exec, version), and pyxis pulls the tag when the
+    job starts, so the tag may name other content than it did when this was recorded. The
+    record says so; ``enroot import`` to a squashfs file pins the image and gets a sha256.
+    """
+    return f"not pinned: registry reference {reference}, pulled when the job starts (enroot reports no digest)"
+
+
 def data_mounts(data_dir: str | Path, roots: tuple[str, ...]) -> list[tuple[str, str]]:
     """(host path, container path) binds of a data tree at each container root, to be bound
     read-only. Entries of the tree that are

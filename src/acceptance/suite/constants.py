@@ -5,7 +5,7 @@ FEATURE_CPU = "cpu"  # CPU-only nodes
 FEATURE_GPU = "gpu"  # has GPUs the workload can use (describe them in 'devices')
 FEATURE_COCO = "coco"  # a real COCO 2017 tree is configured (extras 'coco_dir')
 FEATURE_SYNTHETIC = "synthetic-data"  # no COCO: smoke runs on a synthetic set made per session
-FEATURE_CONTAINERS = "containers"  # the workload runs inside a Singularity/Apptainer image
+FEATURE_CONTAINERS = "containers"  # the workload runs in an image: Singularity/Apptainer, or pyxis/enroot
 FEATURES = (FEATURE_CPU, FEATURE_GPU, FEATURE_COCO, FEATURE_SYNTHETIC, FEATURE_CONTAINERS)
 # A partition runs the Mask R-CNN check only with one of these (real COCO or the synthetic set).
 DATA_FEATURES = (FEATURE_COCO, FEATURE_SYNTHETIC)
@@ -31,6 +31,7 @@ EXTRA_IMAGE_PYTHON = "image_python"
 EXTRA_NVIDIA_PYTHON = "nvidia_python"
 EXTRA_TIME_LIMITS = "time_limits"
 EXTRA_NCCL = "nccl"
+EXTRA_CONTAINER_RUNTIME = "container_runtime"
 EXTRAS = {
     EXTRA_NODES: "nodes in the partition",
     EXTRA_CPU_RANKS: "ranks per node where there is no GPU",
@@ -48,7 +49,11 @@ EXTRAS = {
     EXTRA_NVIDIA_PYTHON: "the interpreter inside NVIDIA's NGC 20.06 image",
     EXTRA_TIME_LIMITS: 'time limit of a time-to-train run per node count, {"1": "10h", ...}',
     EXTRA_NCCL: "NCCL network set-up for container jobs: {env: {...}, binds: [...], library_path: [...]}",
+    EXTRA_CONTAINER_RUNTIME: "a runtime ReFrame has no platform for: 'pyxis' (srun --container-image, enroot)",
 }
+# Values of extras 'container_runtime' (Singularity and Apptainer are ReFrame's container_platforms)
+RUNTIME_PYXIS = "pyxis"
+CONTAINER_RUNTIMES = (RUNTIME_PYXIS,)
 # Interpreters inside the images [A]: NGC PyTorch images after 22.xx use the system Python, the
 # NGC 20.06 image a conda one (resources/containers/README.md says how to check).
 DEFAULT_IMAGE_PYTHON = "/usr/bin/python3"

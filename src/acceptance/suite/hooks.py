@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from reframe.core.exceptions import ReframeError
 
-from . import references
+from .. import containers
+from . import launch, references
 from .constants import (
     DEFAULT_IMAGE_PYTHON,
     DEFAULT_NVIDIA_PYTHON,
     EXTRA_ACCOUNT_ENV,
+    EXTRA_CONTAINER_RUNTIME,
     EXTRA_CPU_RANKS,
     EXTRA_IMAGE_PYTHON,
     EXTRA_NCCL,
@@ -28,6 +32,7 @@ from .constants import (
     EXTRA_RECIPES,
     EXTRA_THREADS,
     EXTRA_TIME_LIMITS,
+    RUNTIME_PYXIS,
 )
 
 
@@ -224,13 +229,72 @@ def require_account(test) -> None:
         )
 
 
+def container_runtime(partition) -> str:
+    """How the partition runs images: ``pyxis`` where its extras say so (ReFrame has no platform for
+    it), else its ReFrame container platform (``singularity``, ``apptainer``), else ''."""
+    if partition.extras.get(EXTRA_CONTAINER_RUNTIME):
+        return str(partition.extras[EXTRA_CONTAINER_RUNTIME])
+    return (partition.container_runtime or next(iter(partition.container_environs), "")).lower()
+
+
+def image_problem(partition, image: str) -> str:
+    """Why ``image`` cannot run on the partition ('' when it can, as far as this host can tell): no
+    runtime, a missing file, or (pyxis) a file that is not an enroot squashfs image. A registry
+    reference is pulled on the compute node and cannot be checked from here."""
+    runtime = container_runtime(partition)
+    if not runtime:
+        return f"{partition.fullname} has no container platform for image {image}"
+    if runtime != RUNTIME_PYXIS:
+        if not Path(image).exists():
+            return f"container image {image} not found (see README, 'Running on TARA')"
+        return ""
+    if containers.is_registry_reference(image):
+        return ""
+    where = "see resources/containers/README.md, 'pyxis and enroot'"
+    if not Path(image).is_file():
+        return f"container image {image} not found (pyxis runs an enroot squashfs file or registry reference; {where})"
+    if not containers.is_squashfs(image):
+        return f"container image {image} is not an enroot squashfs file (a .sif is Singularity's; {where})"
+    return ""
+
+
+def image_digest(partition, image: str) -> str:
+    """What the run records of its image: the sha256 of the file, or for a pyxis registry
+    reference the reference and that it is not pinned (``containers.reference_digest``)."""
+    if container_runtime(partition) == RUNTIME_PYXIS and containers.is_registry_reference(image):
+        return containers.reference_digest(image)
+    return containers.digest(image)
+
+
 def container_platform_setup(test) -> str:
     """Load the partition's container platform (its modules and variables, as config/ gives them)
-    and return the command that runs images (``singularity`` or ``apptainer``)."""
+    and return the runtime: the command that runs images (``singularity``, ``apptainer``), or
+    ``pyxis`` (a plugin of srun: nothing to load)."""
     part = test.current_partition
-    name = part.container_runtime or next(iter(part.container_environs), "")
-    environ = part.container_environs.get(name)
-    if environ is not None:
+    runtime = container_runtime(part)
+    environ = part.container_environs.get(part.container_runtime or next(iter(part.container_environs), ""))
+    if runtime != RUNTIME_PYXIS and environ is not None:
         test.modules = list(test.modules) + [m for m in environ.modules if m not in test.modules]
         test.env_vars = {**environ.env_vars, **test.env_vars}
-    return name.lower()
+    return runtime
+
+
+def container_command(test, image: str, binds: list[tuple[str, str]], gpus: bool) -> list[str]:
+    """Run the test's command in ``image`` the partition's way; returns the words that go before
+    the command (Singularity/Apptainer's ``exec ... IMAGE``; none for pyxis, whose options go to
+    srun, each quoted). Both library tests' containers come from here. On GPU jobs the site's
+    NCCL network comes along: its variables exported (under pyxis named in ``--container-env``,
+    so they win over the image's) and its folders bound read-only."""
+    runtime = container_platform_setup(test)
+    env: dict[str, str] = {}
+    binds = list(binds)
+    if gpus:
+        env, folders = nccl_setup(test.current_partition)
+        test.env_vars.update(launch.quoted_env({**launch.NCCL_DEBUG, **env}))
+        binds += [(folder, folder) for folder in folders]
+    container = launch.Container(runtime, image, test.stagedir, tuple(binds), gpus, env)
+    options, prefix = launch.container_launch(container)
+    if options and not uses_srun(test):
+        raise ReframeError(f"{test.current_partition.fullname}: pyxis runs through srun; its launcher is not srun")
+    test.job.launcher.options += [shlex.quote(option) for option in options]
+    return prefix

@@ -1,13 +1,34 @@
 """Pure builders of the job's command lines: argument lists for the bundled trainer, NVIDIA's
 trainer, the probes and the container around them, and the shell lines a job runs before them.
 
-Every value is one argument: the job script gets ``shlex.join`` of these lists, so no path or
-option from config/ or ``-S`` can be read by the shell as code. A value that a container
-runtime cannot take at all (a ``:`` or ``,`` inside a bind path) is refused with its name.
+Every value is one argument: the job script gets ``shlex.join`` of these lists (and srun's
+options each ``shlex.quote``d), so no path or option from config/ or ``-S`` can be read by the
+shell as code. A value that a container runtime cannot take at all (a ``:`` or ``,`` inside a bind
+path) is refused with its name.
+
+Two ways to run an image, as the benchmark's instructions name them:
+
+- Singularity/Apptainer (ReFrame's container platforms): a command before the workload,
+  ``singularity exec --nv -B HOST:CTR:ro ... -B STAGE:/rfm_workdir --pwd /rfm_workdir IMAGE``.
+- pyxis/enroot (NVIDIA's way on DGX clusters; ReFrame has no platform for it): pyxis is a plugin
+  of srun, so the container is a property of the srun step, and its options belong to srun
+  (ReFrame's launcher options), not to the command: ``--container-image=IMAGE
+  --container-mounts=HOST:CTR:ro,...,STAGE:/rfm_workdir --container-workdir=/rfm_workdir
+  --no-container-mount-home``; the command after srun is the plain workload argv. The image is a
+  path of an enroot squashfs file (pyxis reads a value starting with ``/`` or ``.`` as one) or an
+  enroot registry reference (``nvcr.io#nvidia/pytorch:20.06-py3``). No ``--nv``: enroot's NVIDIA
+  hook exposes the step's GPUs. The job's environment passes into the container, but where the
+  image sets a variable itself (``LD_LIBRARY_PATH``) the image's value wins, so the site's NCCL
+  variables are named in ``--container-env`` (pyxis >= 0.15), which makes the host's win. The
+  home folder is not mounted: the run sees the image and the named mounts only, and packages in
+  a user's ``~/.local`` cannot shadow the image's. ``--container-mounts`` is a comma-separated
+  list of ``SRC:DST[:FLAGS]`` and enroot writes each entry as a whitespace-separated fstab line,
+  so a ``:``, ``,`` or whitespace in a mounted path cannot be expressed: refused, named.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -21,6 +42,7 @@ CONTAINER_DATA = "/coco"
 NVIDIA_DATA_ROOTS = ("/coco", "/data")
 NVIDIA_WORKSPACE = "/workspace/object_detection"
 CONTAINER_WORKDIR = "/rfm_workdir"
+PYXIS = "pyxis"
 MASTER_PORT = 29500
 LOG_NAME = "mlperf_log.txt"
 # NCCL says which network it chose (IB, Socket, a plugin's name) at start-up; cheap, and the
@@ -36,18 +58,54 @@ class LaunchError(ValueError):
 class Container:
     """How to run a command in an image: runtime command, image, read-only binds, GPUs."""
 
-    runtime: str  # "singularity" or "apptainer"
+    runtime: str  # "singularity", "apptainer" or "pyxis"
     image: str
     workdir: str  # the stage folder, bound read-write at CONTAINER_WORKDIR
     binds: tuple[tuple[str, str], ...] = ()  # (host path, container path), read-only
     gpus: bool = False
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # pyxis: variables whose host values win over the image's
 
 
 def _bind_part(value: str, what: str) -> str:
     if ":" in value or "," in value:
         raise LaunchError(f"{what} {value!r} contains ':' or ',', which a container bind cannot hold")
     return value
+
+
+def _mount_part(value: str, what: str) -> str:
+    if re.search(r"\s", value):
+        raise LaunchError(f"{what} {value!r} contains whitespace, which a pyxis/enroot mount cannot hold")
+    return _bind_part(value, what)
+
+
+def pyxis_options(container: Container) -> list[str]:
+    """srun's pyxis options: ``--container-image=IMAGE --container-mounts=HOST:CTR:ro,...,STAGE:/rfm_workdir
+    --container-workdir=/rfm_workdir --no-container-mount-home [--container-env=NAME,...]``."""
+    if container.image.startswith("."):
+        raise LaunchError(f"image {container.image!r} is relative: pyxis would read it from the job's folder")
+    mounts = []
+    for host, inside in [*container.binds, (container.workdir, CONTAINER_WORKDIR)]:
+        if not host.startswith("/"):
+            raise LaunchError(f"mount path {host!r} is not absolute: pyxis would read it from the job's folder")
+        flags = "" if inside == CONTAINER_WORKDIR else ":ro"
+        mounts.append(f"{_mount_part(host, 'mount path')}:{_mount_part(inside, 'container path')}{flags}")
+    options = [f"--container-image={container.image}", "--container-mounts=" + ",".join(mounts)]
+    options += [f"--container-workdir={CONTAINER_WORKDIR}", "--no-container-mount-home"]
+    names = sorted(container.env)
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise LaunchError(f"environment variable name {name!r} cannot be passed to a pyxis container")
+    if names:
+        options.append("--container-env=" + ",".join(names))
+    return options
+
+
+def container_launch(container: Container) -> tuple[list[str], list[str]]:
+    """(srun options, words before the command) that run a command in the image: pyxis's options
+    go to srun; Singularity/Apptainer is a command before the workload's."""
+    if container.runtime == PYXIS:
+        return pyxis_options(container), []
+    return [], container_argv(container)
 
 
 def container_argv(container: Container) -> list[str]:

@@ -149,10 +149,8 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         self.data_dir = self.data_folder(hooks.site_value(part, env, EXTRA_COCO, default), f"'{EXTRA_COCO}' data set")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
-        if self.image and not part.container_environs:
-            self.skip_because(f"{part.fullname} has no container platform for image {self.image}")
-        if self.image and not Path(self.image).exists():
-            self.skip_because(f"container image {self.image} not found (see README, 'Running on TARA')")
+        if self.image and hooks.image_problem(part, self.image):
+            self.skip_because(hooks.image_problem(part, self.image))
         if self.implementation == "nvidia-v0.7":
             self.nvidia_checkout = hooks.site_value(part, env, EXTRA_NVIDIA_CHECKOUT, self.nvidia_checkout)
             if not self.nvidia_checkout:
@@ -169,7 +167,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
                     f"the NVIDIA path needs its image: set extras '{EXTRA_IMAGE_NVIDIA}' or -S image=PATH"
                 )
         if self.image:
-            self.image_digest = containers.digest(self.image)
+            self.image_digest = hooks.image_digest(part, self.image)
 
     @run_after("setup")
     def name_log(self):
@@ -233,18 +231,13 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         hooks.require_account(self)
 
     def container_argv(self) -> list[str]:
-        """The image around the command: data and checkout read-only, the site's NCCL network."""
-        runtime = hooks.container_platform_setup(self)
+        """The image around the command (``hooks.container_command``: Singularity/Apptainer words before
+        it, or pyxis's srun options): data and checkout read-only, the site's NCCL network."""
         roots = launch.NVIDIA_DATA_ROOTS if self.implementation == "nvidia-v0.7" else (launch.CONTAINER_DATA,)
         binds = containers.data_mounts(self.data_dir, roots)
         if self.nvidia_checkout:
             binds.append((self.nvidia_checkout, launch.NVIDIA_WORKSPACE))
-        gpus = self.layout.gpus_per_node > 0
-        if gpus:
-            env, folders = hooks.nccl_setup(self.current_partition)
-            self.env_vars.update(launch.quoted_env({**launch.NCCL_DEBUG, **env}))
-            binds += [(folder, folder) for folder in folders]
-        return launch.container_argv(launch.Container(runtime, self.image, self.stagedir, tuple(binds), gpus))
+        return hooks.container_command(self, self.image, binds, self.layout.gpus_per_node > 0)
 
     def binding_options(self) -> list[str]:
         """srun's per-rank core masks on GPU nodes (see hooks.gpu_core_masks)."""

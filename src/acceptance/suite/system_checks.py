@@ -62,21 +62,17 @@ class _SystemCheck(rfm.RunOnlyRegressionTest, SuiteTest):
 
     def probe_command(self, probe: str, options: list[str], gpus: bool, binds=()) -> str:
         """The probe's command line with the workload's interpreter, in the bundled image where the
-        partition runs containers (a skip when that image is missing)."""
+        partition runs containers (``hooks.container_command``; a skip when that image is missing)."""
         part = self.current_partition
-        if not part.container_environs:
+        if not hooks.container_runtime(part):
             return shlex.join(launch.probe_argv(hooks.workload_python(part, "bundled", False), probe, *options))
         self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
-        if not self.image or not Path(self.image).exists():
-            self.skip_because(f"container image '{self.image}' not found (see README, 'Running on TARA')")
-        runtime = hooks.container_platform_setup(self)
-        if gpus:
-            env, folders = hooks.nccl_setup(part)
-            self.env_vars.update(launch.quoted_env({**launch.NCCL_DEBUG, **env}))
-            binds = [*binds, *((f, f) for f in folders)]
-        container = launch.Container(runtime, self.image, self.stagedir, tuple(binds), gpus)
-        python = hooks.workload_python(part, "bundled", True)
-        return shlex.join(launch.container_argv(container) + launch.probe_argv(python, probe, *options))
+        if not self.image:
+            self.skip_because(f"no container image for {part.fullname}: extras '{EXTRA_IMAGE_BUNDLED}', -S image=PATH")
+        if hooks.image_problem(part, self.image):
+            self.skip_because(hooks.image_problem(part, self.image))
+        prefix = hooks.container_command(self, self.image, list(binds), gpus)
+        return shlex.join(prefix + launch.probe_argv(hooks.workload_python(part, "bundled", True), probe, *options))
 
 
 class GpusVisible(_SystemCheck):
@@ -180,7 +176,7 @@ class ContainerStarts(_SystemCheck):
     @run_after("setup")
     def one_task(self):
         part = self.current_partition
-        if not part.container_environs:
+        if not hooks.container_runtime(part):
             self.skip_because(f"{part.fullname} has no container platform")
         self.expected_gpus = hooks.gpus_per_node(part)
         self.num_tasks = 1
@@ -256,7 +252,7 @@ class LoaderRate(_SystemCheck):
     @run_before("run")
     def command(self):
         cpus = self.current_partition.processor.num_cpus or 1
-        in_container = bool(self.current_partition.container_environs)
+        in_container = bool(hooks.container_runtime(self.current_partition))
         data = launch.CONTAINER_DATA if in_container else self.data_dir
         binds = containers.data_mounts(self.data_dir, (launch.CONTAINER_DATA,)) if in_container else ()
         options = ["--data", data, "--images", str(self.images), "--workers", str(self.workers or cpus)]
