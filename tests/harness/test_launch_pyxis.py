@@ -5,6 +5,7 @@ records of an image given as a squashfs file or as a registry reference."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -200,3 +201,26 @@ def test_a_runtime_the_suite_cannot_run_is_refused(part, message):
     with pytest.raises(ConfigError) as err:
         normalise(_system(**part), "vendor.py")
     assert "vendor.py: partition 'gpu' of system 'vendor': " + message in str(err.value)
+
+
+# ---- resources/containers/README.md: the enroot recipe of the bundled image ---------------------
+def test_the_enroot_recipe_builds_what_the_definition_builds():
+    """The bundled image made with enroot's commands has the definition file's base, torch index,
+    pins, copied folders and environment (enroot reads an image's environment from /etc/environment)."""
+    containers_dir = ROOT / "resources" / "containers"
+    readme = (containers_dir / "README.md").read_text()
+    recipe = readme[readme.index("### The bundled workload") : readme.index("### NVIDIA's v0.7 implementation")]
+    definition = (containers_dir / "mlperf-maskrcnn-bundled.def").read_text()
+    base = re.search(r"^From: (\S+)", definition, re.MULTILINE).group(1)
+    assert f"'docker://{base.replace('/', '#', 1)}'" in recipe  # nvcr.io/nvidia/... in enroot's form
+    index = re.search(r"TORCH_INDEX=(\S+)", definition).group(1)
+    torch_line = re.search(r"--index-url \"\$TORCH_INDEX\" (.+)$", definition, re.MULTILINE).group(1)
+    assert f"--index-url {index} {torch_line}" in recipe
+    copied = re.findall(r"^\s+(\S+) /opt/thaisc-mlperf-acceptance/\S+$", definition, re.MULTILINE)
+    assert len(copied) == 4 and all(f"/mnt/{source}" in recipe for source in copied), copied
+    assert '"/opt/thaisc-mlperf-acceptance[workload]"' in recipe and 'PIP_CONSTRAINT=""' in recipe
+    environment = definition.split("\n%environment\n", 1)[1].split("\n%", 1)[0]
+    variables = re.findall(r"^\s+export (\w+)=(\S+)$", environment, re.MULTILINE)
+    assert len(variables) == 3
+    for name, value in variables:
+        assert f"echo {name}={value} >> /etc/environment" in recipe, name
