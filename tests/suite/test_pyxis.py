@@ -20,39 +20,23 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_adding_a_system import REFERENCES as MLPERF_REFERENCES
+from test_job_scripts import STUB
 
-from acceptance import containers
+from acceptance import cli, containers
 from conftest import ROOT, cases_of, resources_with, run_reframe
 
 REGISTRY = "registry.vendor.example#mlperf/maskrcnn-nvidia:20.06-py3"  # the README file's default
 WORKSPACE = "/workspace/object_detection"
 
-REFERENCES = """
-- check: maskrcnn
-  system: vendor:pyxis
-  nodes: 4
-  implementation: any
-  mode: any
-  source: the vendor's offer (test)
-  perf:
-    time_to_train: {value: 28.46, lower: null, upper: 0.15, unit: min}
-    throughput: {value: 1189.0, lower: -0.15, upper: null, unit: img/s}
-    epochs: {value: 14, lower: null, upper: 0.25, unit: epochs}
-    eval_time: {value: 551.0, lower: null, upper: 0.5, unit: s}
-    projected_time_to_train: {value: 28.46, lower: null, upper: null, unit: min}
+# The vendor's offer of test_adding_a_system for this partition, and its system checks' bounds.
+REFERENCES = MLPERF_REFERENCES.replace("vendor:gpu", "vendor:pyxis") + """
 - {check: container, system: "vendor:pyxis", source: test, perf: {gpus: {value: 8, lower: 0.0, upper: 0.0, unit: GPUs}}}
 - check: allreduce
   system: vendor:pyxis
   nodes: any
   source: test
   perf: {busbw: {value: 100.0, lower: -0.5, upper: null, unit: GB/s}}
-"""
-
-STUB = """#!/usr/bin/env python3
-# STUB {name}: records its arguments (one JSON list per call) and does nothing else.
-import json, os, sys
-with open(os.environ["STUB_LOG"], "a") as log:
-    log.write(json.dumps(["{name}"] + sys.argv[1:]) + "\\n")
 """
 
 
@@ -169,6 +153,11 @@ def test_job_scripts_from_config_run_both_implementations_through_pyxis(tmp_path
     digests = {c["implementation"]: c["image_digest"] for c in mlperf}
     assert digests["bundled"] == "sha256:" + hashlib.sha256(bundled_image.read_bytes()).hexdigest()
     assert digests["nvidia-v0.7"].startswith(f"not pinned: registry reference {REGISTRY},")
+    # ... and the acceptance report shows what the run recorded.
+    assert cli.main(["report", str(prefix / "report.json"), "--out", str(tmp_path / "report")]) == 0
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert f"- image {bundled_image}: {digests['bundled']}" in summary
+    assert f"- image {REGISTRY}: {digests['nvidia-v0.7']}" in summary
     # The system checks' probes run in the bundled image the same way.
     stage = prefix / "stage/vendor/pyxis/maskrcnn"
     probe = _srun_argv((stage / "ContainerCheck" / "rfm_job.sh").read_text())
@@ -208,16 +197,9 @@ def test_shell_syntax_in_paths_and_images_reaches_srun_as_literal_options(tmp_pa
     calls = tmp_path / "calls.jsonl"
     work = tmp_path / "work"
     work.mkdir()
-    for script in scripts:
-        run = subprocess.run(
-            ["bash", str(script)],
-            cwd=work,
-            env=dict(os.environ, PATH=f"{stubs}:{os.environ['PATH']}", STUB_LOG=str(calls)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
+    env = dict(os.environ, PATH=f"{stubs}:{os.environ['PATH']}", STUB_LOG=str(calls))
+    runs = [subprocess.run(["bash", s], cwd=work, env=env, capture_output=True, text=True, timeout=60) for s in scripts]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     assert not list(tmp_path.rglob("pwned-*")), "shell syntax was run"
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
     # The job script never calls enroot: pyxis does, inside Slurm's step daemon.
