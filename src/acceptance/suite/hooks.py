@@ -1,4 +1,4 @@
-"""Plain functions that read a partition's description (config/) and set a test's layout and limits.
+"""Plain functions that read a partition's description (config/) and set a test's layout, limits and container.
 
 Pure functions take the partition and return a value, or say in one sentence what the partition
 lacks; the ``set_*`` functions take the test, set its attributes, and turn that sentence into a
@@ -272,8 +272,10 @@ def container_platform_setup(test) -> str:
     ``pyxis`` (a plugin of srun: nothing to load)."""
     part = test.current_partition
     runtime = container_runtime(part)
+    if runtime == RUNTIME_PYXIS:
+        return runtime
     environ = part.container_environs.get(part.container_runtime or next(iter(part.container_environs), ""))
-    if runtime != RUNTIME_PYXIS and environ is not None:
+    if environ is not None:
         test.modules = list(test.modules) + [m for m in environ.modules if m not in test.modules]
         test.env_vars = {**environ.env_vars, **test.env_vars}
     return runtime

@@ -56,7 +56,7 @@ class LaunchError(ValueError):
 
 @dataclass(frozen=True)
 class Container:
-    """How to run a command in an image: runtime command, image, read-only binds, GPUs."""
+    """How to run a command in an image: runtime, image, stage folder, read-only binds, GPUs, variables."""
 
     runtime: str  # "singularity", "apptainer" or "pyxis"
     image: str

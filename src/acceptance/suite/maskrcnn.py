@@ -149,8 +149,8 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         self.data_dir = self.data_folder(hooks.site_value(part, env, EXTRA_COCO, default), f"'{EXTRA_COCO}' data set")
         image_key = EXTRA_IMAGE_BUNDLED if self.implementation == "bundled" else EXTRA_IMAGE_NVIDIA
         self.image = hooks.site_value(part, env, image_key, self.image)
-        if self.image and hooks.image_problem(part, self.image):
-            self.skip_because(hooks.image_problem(part, self.image))
+        if self.image and (why := hooks.image_problem(part, self.image)):
+            self.skip_because(why)
         if self.implementation == "nvidia-v0.7":
             self.nvidia_checkout = hooks.site_value(part, env, EXTRA_NVIDIA_CHECKOUT, self.nvidia_checkout)
             if not self.nvidia_checkout:

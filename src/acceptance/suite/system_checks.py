@@ -69,8 +69,8 @@ class _SystemCheck(rfm.RunOnlyRegressionTest, SuiteTest):
         self.image = hooks.site_value(part, self.current_environ, EXTRA_IMAGE_BUNDLED, self.image)
         if not self.image:
             self.skip_because(f"no container image for {part.fullname}: extras '{EXTRA_IMAGE_BUNDLED}', -S image=PATH")
-        if hooks.image_problem(part, self.image):
-            self.skip_because(hooks.image_problem(part, self.image))
+        if why := hooks.image_problem(part, self.image):
+            self.skip_because(why)
         prefix = hooks.container_command(self, self.image, list(binds), gpus)
         return shlex.join(prefix + launch.probe_argv(hooks.workload_python(part, "bundled", True), probe, *options))
 
