@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from . import distributed, evaluate, solver
 from . import recipe as recipes
-from .data import CocoDetection, CocoPaths, DataError, collate
+from .data import CocoDetection, CocoPaths, DataError, collate, targets_to
 from .mlperf_log import MLPerfLog, constants
 from .model import build_model
 from .sampler import GroupedEpochSampler
@@ -256,7 +256,7 @@ class _Loop:
     def step(self, images, targets, epoch: int) -> bool:
         """One iteration; returns True when an evaluation that finished meets the target."""
         images = [img.to(self.device, non_blocking=True) for img in images]
-        targets = [{k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
+        targets = targets_to(targets, self.device)
         lr = solver.set_lr(self.optimizer, self.recipe, self.iteration)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
             losses = self.ddp(images, targets)

@@ -1,0 +1,86 @@
+"""Mask R-CNN's mask targets: each instance's polygons cropped to its proposal and rasterised at 28x28.
+
+The reference (maskrcnn-benchmark's project_masks_on_boxes) takes the ground-truth polygons of the
+instance a positive proposal matched, shifts them by the proposal's corner (x1, y1), scales them by
+M / w and M / h with w = x2 - x1 and h = y2 - y1 (at least 1; no "+1" here) and rasterises them
+with pycocotools at M x M: binary targets. NVIDIA's CUDA kernel does the same on the GPU. We do it
+on the CPU with the same pycocotools calls, in float32 as the reference's tensors are.
+
+An instance whose annotation is RLE (COCO writes RLE only for crowd regions, which the training
+targets leave out; the reference cannot read a non-crowd RLE at all) carries its bitmask at the
+training image's size instead. Its target is that bitmask cropped and resized to M x M by RoIAlign
+(continuous coordinates, 2x2 samples per bin) and thresholded at 0.5: binary too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torch import Tensor
+from torchvision.ops import roi_align
+
+Polygons = list  # one instance: a list of flat float32 arrays [x0, y0, x1, y1, ...]
+
+
+class InstanceMasks:
+    """The segmentations of one training image's instances, in the image's (resized, flipped) pixels.
+
+    Each instance is a list of polygons (flat float32 xy arrays) or a uint8 bitmask [H, W].
+    """
+
+    def __init__(self, instances: Sequence[Polygons | np.ndarray]) -> None:
+        self.instances = list(instances)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def __repr__(self) -> str:
+        kinds = sum(1 for i in self.instances if isinstance(i, np.ndarray))
+        return f"InstanceMasks({len(self)} instances, {kinds} as bitmasks)"
+
+    def targets(self, boxes: Tensor, index: Tensor, size: int) -> Tensor:
+        """[K, size, size] float32 binary targets of instance ``index[k]`` inside proposal ``boxes[k]``."""
+        boxes = boxes.detach().to("cpu", torch.float32)
+        out = torch.zeros((len(boxes), size, size), dtype=torch.float32)
+        bitmask_rows = []
+        for k, (box, i) in enumerate(zip(boxes, index.tolist())):
+            instance = self.instances[i]
+            if isinstance(instance, np.ndarray):
+                bitmask_rows.append(k)
+            else:
+                out[k] = torch.from_numpy(rasterise(instance, box, size))
+        if bitmask_rows:
+            rows = torch.tensor(bitmask_rows)
+            out[rows] = _bitmask_targets([self.instances[int(index[k])] for k in bitmask_rows], boxes[rows], size)
+        return out
+
+
+def rasterise(polygons: Polygons, box: Tensor, size: int) -> np.ndarray:
+    """One instance's polygons, cropped to ``box`` (x1, y1, x2, y2) and rasterised at size x size."""
+    if not polygons:
+        return np.zeros((size, size), dtype=np.float32)  # no outline drawn: an empty target
+    x1, y1, x2, y2 = (np.float32(v) for v in box.tolist())
+    # float32 like the reference's tensors; the ratio itself in double, as float(M) / float(w) is.
+    scale_x = np.float32(float(size) / float(max(x2 - x1, np.float32(1))))
+    scale_y = np.float32(float(size) / float(max(y2 - y1, np.float32(1))))
+    scaled = []
+    for poly in polygons:
+        p = np.array(poly, dtype=np.float32)
+        p[0::2] = (p[0::2] - x1) * scale_x
+        p[1::2] = (p[1::2] - y1) * scale_y
+        scaled.append(p.astype(np.float64))
+    rle = mask_utils.merge(mask_utils.frPyObjects(scaled, size, size))
+    return mask_utils.decode(rle).astype(np.float32)
+
+
+def _bitmask_targets(bitmasks: list[np.ndarray], boxes: Tensor, size: int) -> Tensor:
+    """RLE-sourced instances: RoIAlign of each full-image bitmask in its box, thresholded at 0.5."""
+    out = torch.empty((len(bitmasks), size, size), dtype=torch.float32)
+    for k, (bitmask, box) in enumerate(zip(bitmasks, boxes)):
+        image = torch.from_numpy(np.ascontiguousarray(bitmask)).to(torch.float32)[None, None]
+        rois = torch.cat([box.new_zeros(1), box])[None]
+        out[k] = roi_align(image, rois, (size, size), 1.0, sampling_ratio=2, aligned=True)[0, 0] >= 0.5
+    return out
