@@ -1,10 +1,11 @@
 """Benchmark 1: training step images/s and peak memory, the bundled model and solver versus
 stock torchvision Mask R-CNN, same image size, batch, threads and inputs.
 
-- ours: ``mlperf_maskrcnn.model.build_model`` with the reference's sizes (DGX-1 recipe: 1,000
-  RPN candidates per image, 512 sampled ROIs), frozen BN (eps 0), stem and res2 frozen, MSRA
-  strides, batch-wide candidates, the reference's SGD groups (biases 2x LR, no decay); inputs
-  already resized by the data pipeline, as in training.
+- ours: ``mlperf_maskrcnn.model.build_model``, the reference's model and targets, with the
+  reference's sizes (DGX-1 recipe: 1,000 RPN candidates per image, 512 sampled ROIs), frozen BN
+  (eps 0), stem and res2 frozen, MSRA strides, batch-wide candidates, straddling anchors ignored,
+  polygon mask targets rasterised at 28x28, the reference's SGD groups (biases 2x LR, no decay);
+  inputs already resized by the data pipeline, as in training.
 - stock: ``maskrcnn_resnet50_fpn``'s model as its factory builds it with an ImageNet backbone
   (FrozenBatchNorm2d, 3 trainable backbone layers, its default RPN/ROI sizes: 2,000 proposals
   per image) with random weights (none can be downloaded here), torchvision's reference SGD
@@ -37,7 +38,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def _inputs(torch, size: int, batch: int, device: str, seed: int, bgr_255: bool):
-    """The same random images and objects for both models (ours reads BGR 0-255, stock RGB 0-1)."""
+    """The same random images and objects for both models (ours reads BGR 0-255 and polygons, as the
+    data pipeline gives them; stock RGB 0-1 and full-image bitmasks)."""
+    import numpy as np
+
+    from mlperf_maskrcnn.mask_targets import InstanceMasks
+
     generator = torch.Generator().manual_seed(seed)
     height, width = size, math.ceil(size * 4 / 3)
     images, targets = [], []
@@ -49,10 +55,14 @@ def _inputs(torch, size: int, batch: int, device: str, seed: int, bgr_255: bool)
         wh = 16 + torch.rand(count, 2, generator=generator) * torch.tensor([width * 0.35, height * 0.35])
         boxes = torch.cat([xy, xy + wh], dim=1)
         masks = torch.zeros(count, height, width, dtype=torch.uint8)
+        polygons = []
         for i, (x1, y1, x2, y2) in enumerate(boxes.round().int().tolist()):
             masks[i, y1:y2, x1:x2] = 1
+            polygons.append([np.array([x1, y1, x2, y1, x2, y2, x1, y2], dtype=np.float32)])
         labels = torch.randint(1, 81, (count,), generator=generator)
-        targets.append({"boxes": boxes.to(device), "labels": labels.to(device), "masks": masks.to(device)})
+        target = {"boxes": boxes.to(device), "labels": labels.to(device)}
+        target["masks"] = InstanceMasks(polygons) if bgr_255 else masks.to(device)
+        targets.append(target)
     return images, targets
 
 

@@ -202,6 +202,8 @@ class CocoDetection(torch.utils.data.Dataset):
             if isinstance(segmentation, list):
                 polygons = []
                 for poly in segmentation:
+                    if len(poly) < 6:
+                        continue  # fewer than 3 points draw nothing (pycocotools would read 4 numbers as a box)
                     p = np.array(poly, dtype=np.float32)
                     p[0::2] *= np.float32(ratio_x)
                     p[1::2] *= np.float32(ratio_y)

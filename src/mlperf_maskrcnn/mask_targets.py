@@ -44,43 +44,56 @@ class InstanceMasks:
     def targets(self, boxes: Tensor, index: Tensor, size: int) -> Tensor:
         """[K, size, size] float32 binary targets of instance ``index[k]`` inside proposal ``boxes[k]``."""
         boxes = boxes.detach().to("cpu", torch.float32)
-        out = torch.zeros((len(boxes), size, size), dtype=torch.float32)
-        bitmask_rows = []
-        for k, (box, i) in enumerate(zip(boxes, index.tolist())):
-            instance = self.instances[i]
-            if isinstance(instance, np.ndarray):
-                bitmask_rows.append(k)
-            else:
-                out[k] = torch.from_numpy(rasterise(instance, box, size))
+        out = np.zeros((len(boxes), size, size), dtype=np.float32)
+        owners = index.tolist()
+        polygon_rows = [k for k, i in enumerate(owners) if not isinstance(self.instances[i], np.ndarray)]
+        if polygon_rows:
+            rows = np.array(polygon_rows)
+            out[rows] = rasterise([self.instances[owners[k]] for k in polygon_rows], boxes[rows].numpy(), size)
+        bitmask_rows = [k for k, i in enumerate(owners) if isinstance(self.instances[i], np.ndarray)]
         if bitmask_rows:
-            rows = torch.tensor(bitmask_rows)
-            out[rows] = _bitmask_targets([self.instances[int(index[k])] for k in bitmask_rows], boxes[rows], size)
+            rows = np.array(bitmask_rows)
+            out[rows] = _bitmask_targets([self.instances[owners[k]] for k in bitmask_rows], boxes[rows], size)
+        return torch.from_numpy(out)
+
+
+def rasterise(instances: list[Polygons], boxes: np.ndarray, size: int) -> np.ndarray:
+    """[K, size, size]: instance k's polygons, cropped to ``boxes[k]`` (x1, y1, x2, y2), rasterised.
+
+    One pycocotools call rasterises every polygon of the batch; then each instance's parts are merged.
+    Polygons have at least 3 points (``data`` drops shorter ones, which pycocotools would read as boxes).
+    """
+    boxes = boxes.astype(np.float32)
+    # float32 like the reference's tensors; each ratio in double, as its float(M) / float(w) is.
+    spans = np.maximum(boxes[:, 2:] - boxes[:, :2], np.float32(1)).astype(np.float64)
+    scales = (float(size) / spans).astype(np.float32)
+    scaled, parts = [], []
+    for k, polygons in enumerate(instances):
+        parts.append(len(polygons))
+        for poly in polygons:
+            p = np.array(poly, dtype=np.float32)
+            p[0::2] = (p[0::2] - boxes[k, 0]) * scales[k, 0]
+            p[1::2] = (p[1::2] - boxes[k, 1]) * scales[k, 1]
+            scaled.append(p.astype(np.float64))
+    out = np.zeros((len(instances), size, size), dtype=np.float32)
+    if not scaled:
         return out
+    rles = mask_utils.frPyObjects(scaled, size, size)
+    merged, drawn, start = [], [], 0
+    for k, count in enumerate(parts):
+        if count:  # an instance without any outline keeps an empty target
+            merged.append(mask_utils.merge(rles[start : start + count]) if count > 1 else rles[start])
+            drawn.append(k)
+        start += count
+    out[drawn] = mask_utils.decode(merged).transpose(2, 0, 1)
+    return out
 
 
-def rasterise(polygons: Polygons, box: Tensor, size: int) -> np.ndarray:
-    """One instance's polygons, cropped to ``box`` (x1, y1, x2, y2) and rasterised at size x size."""
-    if not polygons:
-        return np.zeros((size, size), dtype=np.float32)  # no outline drawn: an empty target
-    x1, y1, x2, y2 = (np.float32(v) for v in box.tolist())
-    # float32 like the reference's tensors; the ratio itself in double, as float(M) / float(w) is.
-    scale_x = np.float32(float(size) / float(max(x2 - x1, np.float32(1))))
-    scale_y = np.float32(float(size) / float(max(y2 - y1, np.float32(1))))
-    scaled = []
-    for poly in polygons:
-        p = np.array(poly, dtype=np.float32)
-        p[0::2] = (p[0::2] - x1) * scale_x
-        p[1::2] = (p[1::2] - y1) * scale_y
-        scaled.append(p.astype(np.float64))
-    rle = mask_utils.merge(mask_utils.frPyObjects(scaled, size, size))
-    return mask_utils.decode(rle).astype(np.float32)
-
-
-def _bitmask_targets(bitmasks: list[np.ndarray], boxes: Tensor, size: int) -> Tensor:
+def _bitmask_targets(bitmasks: list[np.ndarray], boxes: Tensor, size: int) -> np.ndarray:
     """RLE-sourced instances: RoIAlign of each full-image bitmask in its box, thresholded at 0.5."""
-    out = torch.empty((len(bitmasks), size, size), dtype=torch.float32)
+    out = np.empty((len(bitmasks), size, size), dtype=np.float32)
     for k, (bitmask, box) in enumerate(zip(bitmasks, boxes)):
         image = torch.from_numpy(np.ascontiguousarray(bitmask)).to(torch.float32)[None, None]
         rois = torch.cat([box.new_zeros(1), box])[None]
-        out[k] = roi_align(image, rois, (size, size), 1.0, sampling_ratio=2, aligned=True)[0, 0] >= 0.5
+        out[k] = (roi_align(image, rois, (size, size), 1.0, sampling_ratio=2, aligned=True)[0, 0] >= 0.5).numpy()
     return out

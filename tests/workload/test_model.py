@@ -95,33 +95,35 @@ def test_box_loss_is_smooth_l1_with_beta_1_over_the_sampled_rois():
     assert math.isclose(float(classification), math.log(3), rel_tol=1e-6)
 
 
-def test_frozen_bn_keeps_the_activation_dtype_under_autocast():
-    """CPU autocast is bfloat16 (fp16 autocast needs a GPU); the dtype propagation is the same."""
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_frozen_bn_keeps_the_activation_dtype_under_autocast(dtype):
+    """On the CPU: torch's CPU autocast runs both fp16 (the GPU recipe's dtype) and bfloat16."""
     bn = FrozenBatchNorm2d(4, eps=0.0)
     bn.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
     bn.running_var.copy_(torch.tensor([4.0, 1.0, 1.0, 16.0]))
-    x = torch.ones(1, 4, 2, 2, dtype=torch.bfloat16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    x = torch.ones(1, 4, 2, 2, dtype=dtype)
+    with torch.autocast("cpu", dtype=dtype):
         y = bn(x)
         stock = misc.FrozenBatchNorm2d(4, eps=0.0)(x)
-    assert y.dtype == torch.bfloat16 and y[0, :, 0, 0].tolist() == [0.5, 2.0, 3.0, 1.0]
+    assert y.dtype == dtype and y[0, :, 0, 0].tolist() == [0.5, 2.0, 3.0, 1.0]
     assert stock.dtype == torch.float32  # torchvision's: why ours exists
     backbone = build_backbone().eval()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
         features = backbone(torch.rand(1, 3, 64, 64))
         stem = backbone.body.bn1(backbone.body.conv1(torch.rand(1, 3, 64, 64)))
-    assert stem.dtype == torch.bfloat16
-    assert all(f.dtype == torch.bfloat16 for f in features.values())
+    assert stem.dtype == dtype
+    assert all(f.dtype == dtype for f in features.values())
 
 
-def test_proposals_are_ranked_on_float32_objectness_under_autocast():
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_proposals_are_ranked_on_float32_objectness_under_autocast(dtype):
     torch.manual_seed(0)
     head = RankingHead(256, 3)
-    feature = torch.randn(1, 256, 16, 16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    feature = torch.randn(1, 256, 32, 32)
+    with torch.autocast("cpu", dtype=dtype):
         logits, _, ranking = head([feature])
         hidden = head.conv(feature)
-    assert logits[0].dtype == torch.bfloat16 and ranking[0].dtype == torch.float32
+    assert logits[0].dtype == dtype and ranking[0].dtype == torch.float32
     expected = F.conv2d(hidden.float(), head.cls_logits.weight, head.cls_logits.bias)
     assert torch.allclose(ranking[0], expected, atol=1e-5)
     # The low-precision logits tie where the float32 ones do not.
