@@ -13,7 +13,8 @@ stock torchvision Mask R-CNN, same image size, batch, threads and inputs.
   ``min_size`` (set to the input size, so it rescales by 1.0).
 
 Each measurement runs in a fresh process (so peak RSS is that model's), ours and stock
-alternating. ``--device cuda --amp`` measures on a GPU with float16 autocast (benchmarks/gpu/).
+alternating; the learning rate is 0 so that every step computes on the same finite weights.
+``--device cuda --amp`` measures on a GPU with float16 autocast (benchmarks/gpu/).
 
     .venv/bin/python benchmarks/train_step.py --runs 5
 """
@@ -98,11 +99,16 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, optimizer = (_ours if which == "ours" else _stock)(torch, size, batch)
+    # Learning rate 0: the step does all its work (forward, losses, backward, momentum, decay) on the
+    # same finite weights every time. From random weights at full LR both models reach NaN by the
+    # second step, and timing NaN arithmetic measures nothing useful.
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
     model.to(device).train()
     images, targets = _inputs(torch, size, batch, device, seed=1, bgr_255=which == "ours")
     scaler = torch.amp.GradScaler(device, enabled=amp)
 
-    def step() -> None:
+    def step() -> float:
         with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
             losses = model(images, targets)
             loss = sum(losses.values())
@@ -110,6 +116,7 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        return float(loss.detach())
 
     for _ in range(warmup):
         step()
@@ -117,14 +124,14 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
+    finite = all(math.isfinite(step()) for _ in range(steps))
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     return {
         "which": which,
         "img_s": steps * batch / seconds,
+        "finite": finite,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
     }
@@ -160,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             result = json.loads(done.stdout.strip().splitlines()[-1])
             runs[which].append(result)
-            print(f"run {run + 1}/{args.runs} {which}: {result['img_s']:.3f} img/s", file=sys.stderr, flush=True)
+            note = "" if result["finite"] else " (a non-finite loss: not a valid measurement)"
+            print(f"run {run + 1}/{args.runs} {which}: {result['img_s']:.3f} img/s{note}", file=sys.stderr, flush=True)
 
     import torch
     import torchvision

@@ -10,16 +10,19 @@ initialisation of every new layer are the reference's (``anchors``, ``boxes``, `
 ``model(images)`` returns per image boxes (continuous [x1, y1, x2, y2] at the original size),
 labels, scores and masks ([N, 1, H, W] probabilities) in eval.
 
-Where we still differ from the reference, and by how much (README, "Compliance"):
+Where we still differ from the reference (README, "Compliance", has the table and the numbers):
 
-1. Mixed precision: torch.amp autocast with float32 master weights instead of the reference's
-   whole-model fp16 (``model.half()``) with fp32 master copies; frozen BN computes in the
-   activation's dtype as the reference's fp16 module does, and proposals are ranked on float32
-   objectness instead of fp16 sigmoids (ties).
-2. Test-time resizing runs on the device (bilinear, antialiased, float) to the reference's size
-   instead of PIL on uint8 in the loader.
-3. Random sampling of anchors and ROIs draws the same distribution as the reference's batched
-   sampler, not the same random numbers.
+1. Mixed precision: torch.amp fp16 autocast with float32 weights instead of the reference's
+   whole-model fp16 (``model.half()``) with float32 master copies. Frozen BN computes in the
+   activation's dtype as the reference's fp16 module does; proposals are ranked on float32
+   objectness instead of fp16 sigmoid scores, which changes only which of tied proposals survive.
+2. Test-time resizing runs on the device (bilinear, antialiased, float) to the reference's size,
+   instead of PIL on uint8 in the loader: the pixels differ by PIL's rounding to integers.
+3. Anchors and ROIs are sampled with torch's per-image random permutations: the reference's
+   distribution, not its random numbers.
+4. Inputs the reference cannot read: a non-crowd RLE mask (COCO has none) is RoI-aligned from its
+   bitmask and thresholded; a polygon of fewer than 3 points (which pycocotools would read as a
+   box) is dropped.
 """
 
 from __future__ import annotations
