@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
+ImageSizes = list[tuple[int, int]]  # (height, width) of each image of a batch, before padding
 TO_REMOVE = 1.0
 # The reference's cap on predicted log-scale changes (BoxCoder.bbox_xform_clip).
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)

@@ -93,7 +93,13 @@ class ReferenceRoIHeads(nn.Module):
         self.nms_thresh = nms_thresh
         self.mask_resolution = mask_resolution
 
-    def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes, targets=None):
+    def forward(
+        self,
+        features: dict[str, Tensor],
+        proposals: list[Tensor],
+        image_sizes: box_ops.ImageSizes,
+        targets: list[dict] | None = None,
+    ):
         levels = [features[k] for k in FPN_LEVELS]
         if not self.training:
             return self.detect(levels, proposals, image_sizes), {}
@@ -124,7 +130,7 @@ class ReferenceRoIHeads(nn.Module):
         return [], losses
 
     @torch.no_grad()
-    def sample(self, proposals: list[Tensor], targets: list[dict]):
+    def sample(self, proposals: list[Tensor], targets: list[dict]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """Per image: the sampled ROIs (foreground first), their class labels and matched gt index."""
         labels, matched = [], []
         proposals = [torch.cat([p, t["boxes"].to(p.dtype)]) for p, t in zip(proposals, targets)]
@@ -149,7 +155,9 @@ class ReferenceRoIHeads(nn.Module):
             matched_out.append(match[keep])
         return rois_out, labels_out, matched_out
 
-    def detect(self, levels: list[Tensor], proposals: list[Tensor], image_sizes) -> list[dict[str, Tensor]]:
+    def detect(
+        self, levels: list[Tensor], proposals: list[Tensor], image_sizes: box_ops.ImageSizes
+    ) -> list[dict[str, Tensor]]:
         class_logits, box_regression = self.box_predictor(self.box_head(self.box_pooler(levels, proposals)))
         scores = F.softmax(class_logits.float(), -1)
         decoded = self.coder.decode(box_regression.float(), torch.cat(proposals))

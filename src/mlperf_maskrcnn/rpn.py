@@ -86,7 +86,9 @@ class ReferenceRPN(nn.Module):
             losses = self.loss(anchors, scores, codes, targets, images.image_sizes)
         return proposals, losses
 
-    def labels(self, anchors: Tensor, targets: list[dict], image_sizes) -> tuple[list[Tensor], list[Tensor]]:
+    def labels(
+        self, anchors: Tensor, targets: list[dict], image_sizes: box_ops.ImageSizes
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """Per image: each anchor's label (1 foreground, 0 background, -1 ignored) and matched box."""
         labels, matched_boxes = [], []
         for target, (height, width) in zip(targets, image_sizes):
@@ -107,7 +109,9 @@ class ReferenceRPN(nn.Module):
             matched_boxes.append(matched)
         return labels, matched_boxes
 
-    def loss(self, anchors: Tensor, scores: Tensor, codes: Tensor, targets: list[dict], image_sizes) -> dict:
+    def loss(
+        self, anchors: Tensor, scores: Tensor, codes: Tensor, targets: list[dict], image_sizes: box_ops.ImageSizes
+    ) -> dict:
         labels, matched_boxes = self.labels(anchors, targets, image_sizes)
         positive, negative = self.sampler(labels)
         positive = torch.nonzero(torch.cat(positive)).squeeze(1)
@@ -121,7 +125,9 @@ class ReferenceRPN(nn.Module):
         )
         return {"loss_objectness": objectness_loss, "loss_rpn_box_reg": box_loss}
 
-    def select(self, anchors: Tensor, counts: list[int], scores: Tensor, codes: Tensor, image_sizes) -> list[Tensor]:
+    def select(
+        self, anchors: Tensor, counts: list[int], scores: Tensor, codes: Tensor, image_sizes: box_ops.ImageSizes
+    ) -> list[Tensor]:
         """Proposals per image: per-level top-k, decode, clip, NMS; then the batch or image cut."""
         mode = "training" if self.training else "testing"
         batch = torch.arange(len(scores), device=scores.device)[:, None]

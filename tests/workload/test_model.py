@@ -164,7 +164,7 @@ def test_anchors_crossing_the_border_are_ignored_after_matching():
     assert labels[0].tolist() == [-1.0, 0.0, 1.0]
 
 
-def _targets(count: int, size: int):
+def _targets(count: int):
     boxes = torch.tensor([[10.0, 12.0, 60.0, 70.0], [70.0, 30.0, 120.0, 90.0]])[:count]
     polygons = [[b[[0, 1, 2, 1, 2, 3, 0, 3]].numpy()] for b in boxes]
     return {"boxes": boxes, "labels": torch.tensor([1, 2])[:count], "masks": InstanceMasks(polygons)}
@@ -173,9 +173,10 @@ def _targets(count: int, size: int):
 def test_training_returns_the_reference_losses_and_eval_returns_detections():
     torch.manual_seed(0)
     model = build_model(recipes.load("smoke"))
-    images = [torch.rand(3, 128, 160) * 255, torch.rand(3, 128, 150) * 255]
+    images = [torch.rand(3, 128, 160) * 255, torch.rand(3, 128, 150) * 255, torch.rand(3, 128, 140) * 255]
     model.train()
-    losses = model(images, [_targets(2, 128), _targets(1, 128)])
+    # The third image has no box left (all of them clipped away, say): every anchor and ROI is background.
+    losses = model(images, [_targets(2), _targets(1), _targets(0)])
     assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
