@@ -1,10 +1,11 @@
 """Benchmark 1: training step images/s and peak memory, the bundled model and solver versus
 stock torchvision Mask R-CNN, same image size, batch, threads and inputs.
 
-- ours: ``mlperf_maskrcnn.model.build_model`` with the reference's sizes (DGX-1 recipe: 1,000
-  RPN candidates per image, 512 sampled ROIs), frozen BN (eps 0), stem and res2 frozen, MSRA
-  strides, batch-wide candidates, the reference's SGD groups (biases 2x LR, no decay); inputs
-  already resized by the data pipeline, as in training.
+- ours: ``mlperf_maskrcnn.model.build_model``, the reference's model and targets, with the
+  reference's sizes (DGX-1 recipe: 1,000 RPN candidates per image, 512 sampled ROIs), frozen BN
+  (eps 0), stem and res2 frozen, MSRA strides, batch-wide candidates, straddling anchors ignored,
+  polygon mask targets rasterised at 28x28, the reference's SGD groups (biases 2x LR, no decay);
+  inputs already resized by the data pipeline, as in training.
 - stock: ``maskrcnn_resnet50_fpn``'s model as its factory builds it with an ImageNet backbone
   (FrozenBatchNorm2d, 3 trainable backbone layers, its default RPN/ROI sizes: 2,000 proposals
   per image) with random weights (none can be downloaded here), torchvision's reference SGD
@@ -12,7 +13,8 @@ stock torchvision Mask R-CNN, same image size, batch, threads and inputs.
   ``min_size`` (set to the input size, so it rescales by 1.0).
 
 Each measurement runs in a fresh process (so peak RSS is that model's), ours and stock
-alternating. ``--device cuda --amp`` measures on a GPU with float16 autocast (benchmarks/gpu/).
+alternating; the learning rate is 0 so that every step computes on the same finite weights.
+``--device cuda --amp`` measures on a GPU with float16 autocast (benchmarks/gpu/).
 
     .venv/bin/python benchmarks/train_step.py --runs 5
 """
@@ -37,7 +39,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def _inputs(torch, size: int, batch: int, device: str, seed: int, bgr_255: bool):
-    """The same random images and objects for both models (ours reads BGR 0-255, stock RGB 0-1)."""
+    """The same random images and objects for both models (ours reads BGR 0-255 and polygons, as the
+    data pipeline gives them; stock RGB 0-1 and full-image bitmasks)."""
+    import numpy as np
+
+    from mlperf_maskrcnn.mask_targets import InstanceMasks
+
     generator = torch.Generator().manual_seed(seed)
     height, width = size, math.ceil(size * 4 / 3)
     images, targets = [], []
@@ -49,10 +56,14 @@ def _inputs(torch, size: int, batch: int, device: str, seed: int, bgr_255: bool)
         wh = 16 + torch.rand(count, 2, generator=generator) * torch.tensor([width * 0.35, height * 0.35])
         boxes = torch.cat([xy, xy + wh], dim=1)
         masks = torch.zeros(count, height, width, dtype=torch.uint8)
+        polygons = []
         for i, (x1, y1, x2, y2) in enumerate(boxes.round().int().tolist()):
             masks[i, y1:y2, x1:x2] = 1
+            polygons.append([np.array([x1, y1, x2, y1, x2, y2, x1, y2], dtype=np.float32)])
         labels = torch.randint(1, 81, (count,), generator=generator)
-        targets.append({"boxes": boxes.to(device), "labels": labels.to(device), "masks": masks.to(device)})
+        target = {"boxes": boxes.to(device), "labels": labels.to(device)}
+        target["masks"] = InstanceMasks(polygons) if bgr_255 else masks.to(device)
+        targets.append(target)
     return images, targets
 
 
@@ -88,11 +99,16 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, optimizer = (_ours if which == "ours" else _stock)(torch, size, batch)
+    # Learning rate 0: the step does all its work (forward, losses, backward, momentum, decay) on the
+    # same finite weights every time. From random weights at full LR both models reach NaN by the
+    # second step, and timing NaN arithmetic measures nothing useful.
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
     model.to(device).train()
     images, targets = _inputs(torch, size, batch, device, seed=1, bgr_255=which == "ours")
     scaler = torch.amp.GradScaler(device, enabled=amp)
 
-    def step() -> None:
+    def step() -> float:
         with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
             losses = model(images, targets)
             loss = sum(losses.values())
@@ -100,6 +116,7 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        return float(loss.detach())
 
     for _ in range(warmup):
         step()
@@ -107,14 +124,14 @@ def measure(which: str, size: int, batch: int, threads: int, steps: int, warmup:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    for _ in range(steps):
-        step()
+    finite = all(math.isfinite(step()) for _ in range(steps))
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     return {
         "which": which,
         "img_s": steps * batch / seconds,
+        "finite": finite,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
     }
@@ -150,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             result = json.loads(done.stdout.strip().splitlines()[-1])
             runs[which].append(result)
-            print(f"run {run + 1}/{args.runs} {which}: {result['img_s']:.3f} img/s", file=sys.stderr, flush=True)
+            note = "" if result["finite"] else " (a non-finite loss: not a valid measurement)"
+            print(f"run {run + 1}/{args.runs} {which}: {result['img_s']:.3f} img/s{note}", file=sys.stderr, flush=True)
 
     import torch
     import torchvision

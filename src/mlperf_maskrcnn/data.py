@@ -1,9 +1,17 @@
-"""COCO 2017 loading, the reference's training-set filter, transforms and the batch sampler.
+"""COCO 2017 loading, the reference's training-set filter, and its training transforms and targets.
 
 Training images are decoded, resized (shorter side to ``min_size``, longer side at most
 ``max_size``), flipped horizontally with p=0.5 and turned into BGR 0-255 tensors by the loader
 workers; the model normalises and pads to a multiple of 32. Test images are passed at their
 original size, and the model resizes them, so detections come back in original coordinates.
+
+Targets follow maskrcnn-benchmark's COCODataset and transforms, in its inclusive "+1" box
+convention (``boxes``): crowd annotations are left out; a COCO box [x, y, w, h] becomes
+[x, y, x + w - 1, y + h - 1] (w - 1 and h - 1 at least 0), is clipped to [0, width - 1] x
+[0, height - 1] of the original image and dropped unless x2 > x1 and y2 > y1 (so a box 1 pixel wide
+or less goes); boxes and polygons are then scaled by new/old size per axis and, when flipped,
+mirrored as x -> new_width - x - 1. Segmentations stay polygons (``mask_targets.InstanceMasks``),
+rasterised per proposal at 28x28 by the model: no full-image mask travels with a batch.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
+
+from .mask_targets import InstanceMasks
 
 REQUIRED_IMAGE_FIELDS = ("id", "file_name", "width", "height")
 REQUIRED_ANNOTATION_FIELDS = ("image_id", "category_id", "bbox", "iscrowd", "segmentation")
@@ -95,13 +105,14 @@ def reference_size(width: int, height: int, min_size: int, max_size: int) -> tup
 
 
 def to_bgr_tensor(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> float CHW tensor in BGR order, 0-255 (Caffe2 convention)."""
-    array = np.asarray(image, dtype=np.float32)[:, :, ::-1]
+    """RGB PIL image -> uint8 CHW tensor in BGR order, 0-255 (Caffe2 convention). Bytes, not
+    floats: a quarter of the host-to-device traffic; the trainer converts on the device."""
+    array = np.asarray(image, dtype=np.uint8)[:, :, ::-1]
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
 
 class CocoDetection(torch.utils.data.Dataset):
-    """COCO images with boxes, labels and masks for Mask R-CNN.
+    """COCO images with boxes, labels and instance polygons for Mask R-CNN.
 
     ``train=True`` applies the reference filter, resize and flip; otherwise images keep their
     size and the target carries only the image id.
@@ -137,11 +148,6 @@ class CocoDetection(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def aspect_group(self, index: int) -> int:
-        """0 for landscape or square (h/w <= 1), 1 for portrait."""
-        info = self.images[index]
-        return int(float(info["height"]) / float(info["width"]) > 1)
-
     def image_id(self, index: int) -> int:
         return int(self.images[index]["id"])
 
@@ -169,51 +175,74 @@ class CocoDetection(torch.utils.data.Dataset):
         return to_bgr_tensor(image), target
 
     def _target(self, info: dict, width: int, height: int, new_w: int, new_h: int, flip: bool) -> dict:
-        sx, sy = new_w / width, new_h / height
-        boxes, labels, masks = [], [], []
-        for ann in self.annotations.get(int(info["id"]), []):
-            if ann["iscrowd"]:
-                continue
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            x1, y1 = max(0.0, x * sx), max(0.0, y * sy)
-            x2, y2 = min(float(new_w), (x + w) * sx), min(float(new_h), (y + h) * sy)
-            if x2 <= x1 or y2 <= y1:
-                continue  # empty after clipping: the reference's clip_to_image(remove_empty=True)
-            mask = self._mask(ann, width, height, new_w, new_h, sx, sy)
-            if flip:
-                x1, x2 = new_w - x2, new_w - x1
-                mask = mask[:, ::-1]
-            boxes.append([x1, y1, x2, y2])
-            labels.append(self.label_of[int(ann["category_id"])])
-            masks.append(np.ascontiguousarray(mask))
+        annotations = [ann for ann in self.annotations.get(int(info["id"]), []) if not ann["iscrowd"]]
+        boxes = reference_boxes([ann["bbox"] for ann in annotations], width, height)
+        keep = np.nonzero((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))[0]
+        ratio_x, ratio_y = float(new_w) / float(width), float(new_h) / float(height)
+        boxes = boxes[keep] * np.array([ratio_x, ratio_y, ratio_x, ratio_y], dtype=np.float32)
+        masks = [self._segmentation(annotations[i], width, height, new_w, new_h, ratio_x, ratio_y) for i in keep]
+        if flip:
+            boxes = np.stack([new_w - boxes[:, 2] - 1, boxes[:, 1], new_w - boxes[:, 0] - 1, boxes[:, 3]], axis=1)
+            masks = [flip_segmentation(m, new_w) for m in masks]
         return {
             "image_id": int(info["id"]),
-            "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            "labels": torch.tensor(labels, dtype=torch.int64),
-            "masks": torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, new_h, new_w), dtype=torch.uint8),
+            "boxes": torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32)).reshape(-1, 4),
+            "labels": torch.tensor([self.label_of[int(annotations[i]["category_id"])] for i in keep]).long(),
+            "masks": InstanceMasks(masks),
         }
 
-    def _mask(self, ann: dict, width: int, height: int, new_w: int, new_h: int, sx: float, sy: float) -> np.ndarray:
+    def _segmentation(self, ann: dict, width: int, height: int, new_w: int, new_h: int, ratio_x: float, ratio_y: float):
+        """Polygons scaled to the new size (the reference's); an RLE as a bitmask at the new size."""
         segmentation = ann["segmentation"]
         try:
             if isinstance(segmentation, list):
-                # Polygons are scaled, then rasterised at the new size (as the reference does).
-                scaled = [[c * (sx if i % 2 == 0 else sy) for i, c in enumerate(poly)] for poly in segmentation]
-                rle = mask_utils.merge(mask_utils.frPyObjects(scaled, new_h, new_w))
-                return mask_utils.decode(rle).astype(np.uint8)
+                polygons = []
+                for poly in segmentation:
+                    if len(poly) < 6:
+                        continue  # fewer than 3 points draw nothing (pycocotools would read 4 numbers as a box)
+                    p = np.array(poly, dtype=np.float32)
+                    p[0::2] *= np.float32(ratio_x)
+                    p[1::2] *= np.float32(ratio_y)
+                    polygons.append(p)
+                return polygons
             rle = segmentation
             if isinstance(rle.get("counts"), list):
                 rle = mask_utils.frPyObjects(rle, height, width)
             full = mask_utils.decode(rle)
-        except (TypeError, ValueError, KeyError) as err:
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
             raise DataError(
                 f"{self.paths.annotations}: annotation {ann.get('id')} has an unreadable segmentation: {err}"
             ) from err
-        return np.asarray(Image.fromarray(full).resize((new_w, new_h), Image.NEAREST), dtype=np.uint8)
+        return np.array(Image.fromarray(full).resize((new_w, new_h), Image.NEAREST), dtype=np.uint8)
+
+
+def reference_boxes(bboxes: list, width: int, height: int) -> np.ndarray:
+    """COCO [x, y, w, h] boxes as the reference's clipped xyxy boxes (float32, "+1" convention)."""
+    xywh = np.array(bboxes, dtype=np.float32).reshape(-1, 4)
+    x1, y1 = xywh[:, 0], xywh[:, 1]
+    x2 = x1 + np.maximum(xywh[:, 2] - 1, 0)
+    y2 = y1 + np.maximum(xywh[:, 3] - 1, 0)
+    boxes = np.stack([x1, y1, x2, y2], axis=1)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width - 1)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height - 1)
+    return boxes
+
+
+def flip_segmentation(segmentation, width: int):
+    """Mirror one instance: polygon x -> width - x - 1 (the reference's), or a bitmask's columns."""
+    if isinstance(segmentation, np.ndarray):
+        return np.ascontiguousarray(segmentation[:, ::-1])
+    flipped = []
+    for poly in segmentation:
+        p = poly.copy()
+        p[0::2] = width - poly[0::2] - 1
+        flipped.append(p)
+    return flipped
 
 
 def targets_to(targets: list[dict], device: torch.device) -> list[dict]:
-    """Training targets on the device (tensors copied without blocking; other values as they are)."""
+    """Targets with their tensors on ``device`` (non-blocking); the polygons stay on the CPU,
+    where the mask targets are rasterised."""
     return [{k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]
 
 

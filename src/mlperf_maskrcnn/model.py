@@ -1,50 +1,75 @@
-"""torchvision's Mask R-CNN configured to the MLPerf v0.7 reference (maskrcnn-benchmark R-50-FPN 1x).
+"""Mask R-CNN R-50-FPN as the MLPerf v0.7 reference builds and trains it, behind torchvision's interface.
 
-The seven known differences between torchvision and the reference (benchmark.md), and what we do:
+The reference is NVIDIA's v0.7 maskrcnn-benchmark (configs/e2e_mask_rcnn_R_50_FPN_1x.yaml). The
+network is assembled from torchvision parts where they compute the same thing (ResNet-50, FPN,
+RPN head, box and mask head layers, RoIAlign, matcher and sampler); anchors, box arithmetic,
+losses, proposal selection, pooling levels, mask targets, detection post-processing and the
+initialisation of every new layer are the reference's (``anchors``, ``boxes``, ``rpn``, ``poolers``,
+``roi_heads``, ``mask_targets``). ``model(images, targets)`` returns the reference's five losses
+(loss_objectness, loss_rpn_box_reg, loss_classifier, loss_box_reg, loss_mask) in training;
+``model(images)`` returns per image boxes (continuous [x1, y1, x2, y2] at the original size),
+labels, scores and masks ([N, 1, H, W] probabilities) in eval.
 
-1. Post-NMS top-N: the reference keeps ``num_image_candidates`` proposals over the whole per-GPU
-   batch in training; torchvision keeps a number per image. MATCHED: ``BatchCandidatesRPN``.
-2. Anchor centring and the "+1" box convention (the reference's boxes are inclusive pixel
-   indices, widths ``x2 - x1 + 1``); the reference also ignores anchors that straddle the image
-   border in the RPN loss. DOCUMENTED: torchvision uses continuous coordinates throughout, for
-   anchors, targets and the box coder alike, so the encoding is self-consistent; the half-pixel
-   shift of anchor centres is below the anchor stride's resolution and IoU matching is unchanged
-   in kind. Straddling anchors are still labelled by IoU, which only adds border anchors to the
-   sampled pool; the method (anchors, IoU thresholds, sampling, losses) is the same.
-3. FrozenBatchNorm eps: MATCHED, eps = 0 (the R-50.pkl stores scale and bias only).
-4. Input normalisation: MATCHED, BGR 0-255 input, Caffe2 means, std 1.
-5. Stride in the 1x1 conv (MSRA) instead of the 3x3: MATCHED, set on each downsampling block.
-6. Bias parameters with 2x LR and no weight decay: MATCHED in ``solver.param_groups``.
-7. Warmup semantics: MATCHED, ``mlperf_linear`` as logged by NVIDIA (``Recipe.lr_at``).
+Where we still differ from the reference (README, "Compliance", has the table and the numbers):
 
-Also documented: the reference's Fast R-CNN box loss is smooth-L1 with beta 1, torchvision's
-1/9; both are the same loss family on the same targets, and the RPN (beta 1/9) matches.
+1. Mixed precision: torch.amp fp16 autocast with float32 weights instead of the reference's
+   whole-model fp16 (``model.half()``) with float32 master copies. Frozen BN computes in the
+   activation's dtype as the reference's fp16 module does; proposals are ranked on float32
+   objectness instead of fp16 sigmoid scores, which changes only which of tied proposals survive.
+2. Test-time resizing runs on the device (bilinear, antialiased, float) to the reference's size,
+   instead of PIL on uint8 in the loader: the pixels differ by PIL's rounding to integers.
+3. Anchors and ROIs are sampled with torch's per-image random permutations: the reference's
+   distribution, not its random numbers.
+4. Inputs the reference cannot read: a non-crowd RLE mask (COCO has none) is RoI-aligned from its
+   bitmask and thresholded; a polygon of fewer than 3 points (which pycocotools would read as a
+   box) is dropped.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 from torchvision.models import resnet50
-from torchvision.models.detection import MaskRCNN
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.models.detection.backbone_utils import BackboneWithFPN, _resnet_fpn_extractor
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
-from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops import misc as misc_ops
 
+from . import boxes as box_ops
+from .anchors import AnchorGenerator
+from .data import reference_size
 from .recipe import Recipe
+from .roi_heads import ReferenceRoIHeads
+from .rpn import ReferenceRPN
 
 # Caffe2 ImageNet means in BGR order, 0-255 scale; the reference divides by 1.
 PIXEL_MEAN_BGR = [102.9801, 115.9465, 122.7717]
 PIXEL_STD = [1.0, 1.0, 1.0]
 SIZE_DIVISIBILITY = 32
+FPN_CHANNELS = 256
+BOX_HEAD_DIM = 1024
+MASK_HEAD_LAYERS = (256, 256, 256, 256)
+
+
+class FrozenBatchNorm2d(misc_ops.FrozenBatchNorm2d):
+    """Frozen BN (eps 0: the R-50.pkl stores scale and bias only) computed in the input's dtype.
+
+    torchvision's version multiplies by float32 buffers, so under fp16 autocast it returns float32
+    and every backbone activation it touches is stored twice as large.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.to(x.dtype).reshape(1, -1, 1, 1) + shift.to(x.dtype).reshape(1, -1, 1, 1)
 
 
 class ReferenceTransform(GeneralizedRCNNTransform):
-    """Normalise and pad to 32; resize only at test time.
+    """Normalise and pad to 32; resize test images to the reference's size; continuous output boxes.
 
     In training the data pipeline has already resized and flipped each image on the loader's
     CPU workers (as the reference does), so resizing again would only cost time.
@@ -53,99 +78,79 @@ class ReferenceTransform(GeneralizedRCNNTransform):
     def resize(self, image: Tensor, target: dict | None = None):  # type: ignore[override]
         if self.training:
             return image, target
-        return super().resize(image, target)
+        height, width = image.shape[-2:]
+        new_w, new_h = reference_size(int(width), int(height), int(self.min_size[-1]), int(self.max_size))
+        resized = F.interpolate(image[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
+        return resized[0], target
 
-
-class BatchCandidatesRPN(RegionProposalNetwork):
-    """RPN whose training proposals are the top ``batch_candidates`` of the whole batch.
-
-    maskrcnn-benchmark (FPN_POST_NMS_PER_BATCH) ranks every image's post-NMS proposals together
-    and keeps ``num_image_candidates`` for the batch; at test time it keeps a number per image.
-    """
-
-    def __init__(self, *args, batch_candidates: int, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.batch_candidates = batch_candidates
-
-    def filter_proposals(self, proposals, objectness, image_shapes, num_anchors_per_level):
-        boxes, scores = super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
+    def postprocess(self, result, image_shapes, original_image_sizes):  # type: ignore[override]
+        # torchvision's paste uses the "+1" box convention, as the reference's Masker does, so masks are
+        # pasted with the inclusive boxes first; the boxes then leave as continuous ones (x2 + 1).
+        result = super().postprocess(result, image_shapes, original_image_sizes)
         if not self.training:
-            return boxes, scores
-        flat = torch.cat(scores)
-        if flat.numel() <= self.batch_candidates:
-            return boxes, scores
-        # By rank, not by a score threshold, so ties cannot keep extra boxes.
-        top = torch.topk(flat, self.batch_candidates, sorted=False).indices
-        keep_flat = torch.zeros_like(flat, dtype=torch.bool)
-        keep_flat[top] = True
-        kept_boxes, kept_scores, start = [], [], 0
-        for b, s in zip(boxes, scores):
-            keep = keep_flat[start : start + s.numel()]
-            start += s.numel()
-            kept_boxes.append(b[keep])
-            kept_scores.append(s[keep])
-        return kept_boxes, kept_scores
+            for detections in result:
+                detections["boxes"] = box_ops.to_continuous(detections["boxes"])
+        return result
 
 
-def build_backbone():
+def build_backbone() -> BackboneWithFPN:
     """ResNet-50 (MSRA strides, frozen BN with eps 0) with FPN P2-P6; stem and res2 frozen."""
     body = resnet50(weights=None, norm_layer=partial(FrozenBatchNorm2d, eps=0.0))
     for layer in (body.layer2, body.layer3, body.layer4):
         first = layer[0]
         first.conv1.stride = (2, 2)
         first.conv2.stride = (1, 1)
-    # trainable_layers=3: layer2..layer4 train, stem and layer1 frozen (FREEZE_CONV_BODY_AT=2).
-    # The default extra block max-pools P5 into P6, which only the RPN sees.
+    # trainable_layers=3: layer2..layer4 train, stem and layer1 frozen (FREEZE_CONV_BODY_AT=2). The FPN
+    # convs are kaiming_uniform(a=1), bias 0, as the reference's; P6 max-pools P5 (kernel 1, stride 2).
     return _resnet_fpn_extractor(body, trainable_layers=3)
 
 
-def build_model(recipe: Recipe, num_classes: int = 81) -> MaskRCNN:
+def init_reference_heads(box_head: TwoMLPHead, box_predictor: FastRCNNPredictor, mask_predictor: nn.Module) -> None:
+    """The reference's initialisation where torchvision's differs.
+
+    fc6, fc7: kaiming_uniform(a=1) (Caffe2's XavierFill), bias 0; class scores N(0, 0.01) and box
+    deltas N(0, 0.001), bias 0; the mask predictor's deconv and logits keep torchvision's
+    kaiming_normal(fan_out, relu), which is the reference's, and get bias 0. The RPN head (N(0, 0.01),
+    bias 0), the FPN and the mask head's four convs (kaiming_normal fan_out, bias 0) already match.
+    """
+    for fc in (box_head.fc6, box_head.fc7):
+        nn.init.kaiming_uniform_(fc.weight, a=1)
+        nn.init.zeros_(fc.bias)
+    nn.init.normal_(box_predictor.cls_score.weight, std=0.01)
+    nn.init.normal_(box_predictor.bbox_pred.weight, std=0.001)
+    for layer in (box_predictor.cls_score, box_predictor.bbox_pred, *mask_predictor.children()):
+        if not isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            continue  # the predictor's ReLU
+        nn.init.zeros_(layer.bias)
+
+
+def build_model(recipe: Recipe, num_classes: int = 81) -> GeneralizedRCNN:
     """Mask R-CNN with the recipe's sizes; 81 classes is COCO's 80 plus background."""
     size = recipe.model
     backbone = build_backbone()
-    model = MaskRCNN(
-        backbone,
-        num_classes=num_classes,
-        min_size=recipe.min_size,
-        max_size=recipe.max_size,
-        image_mean=PIXEL_MEAN_BGR,
-        image_std=PIXEL_STD,
-        box_score_thresh=0.05,
-        box_nms_thresh=0.5,
-        box_detections_per_img=size.detections_per_image,
-        box_fg_iou_thresh=0.5,
-        box_bg_iou_thresh=0.5,
-        box_batch_size_per_image=size.roi_batch_per_image,
-        box_positive_fraction=0.25,
-        bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
-    )
-    anchors = AnchorGenerator(
-        sizes=tuple((s,) for s in size.anchor_sizes),
-        aspect_ratios=((0.5, 1.0, 2.0),) * len(size.anchor_sizes),
-    )
-    levels = len(size.anchor_sizes)
-    model.rpn = BatchCandidatesRPN(
-        anchors,
-        RPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0]),
-        fg_iou_thresh=0.7,
-        bg_iou_thresh=0.3,
-        batch_size_per_image=size.rpn_batch_per_image,
-        positive_fraction=0.5,
-        pre_nms_top_n={"training": size.rpn_pre_nms_top_n_train, "testing": size.rpn_pre_nms_top_n_test},
-        # Per image in training: everything NMS leaves (at most pre-NMS per level); the batch-wide
-        # cut to num_image_candidates follows in BatchCandidatesRPN.
-        post_nms_top_n={
-            "training": size.rpn_pre_nms_top_n_train * levels,
-            "testing": size.rpn_post_nms_top_n_test,
-        },
-        nms_thresh=0.7,
+    rpn = ReferenceRPN(
+        AnchorGenerator(tuple(float(s) for s in size.anchor_sizes)),
+        backbone.out_channels,
+        batch_per_image=size.rpn_batch_per_image,
+        pre_nms_top_n_train=size.rpn_pre_nms_top_n_train,
+        pre_nms_top_n_test=size.rpn_pre_nms_top_n_test,
+        post_nms_top_n_test=size.rpn_post_nms_top_n_test,
         batch_candidates=recipe.num_image_candidates,
     )
-    model.transform = ReferenceTransform(
-        recipe.min_size,
-        recipe.max_size,
-        PIXEL_MEAN_BGR,
-        PIXEL_STD,
-        size_divisible=SIZE_DIVISIBILITY,
+    box_head = TwoMLPHead(FPN_CHANNELS * 7 * 7, BOX_HEAD_DIM)
+    box_predictor = FastRCNNPredictor(BOX_HEAD_DIM, num_classes)
+    mask_head = MaskRCNNHeads(FPN_CHANNELS, list(MASK_HEAD_LAYERS), 1)
+    mask_predictor = MaskRCNNPredictor(MASK_HEAD_LAYERS[-1], MASK_HEAD_LAYERS[-1], num_classes)
+    init_reference_heads(box_head, box_predictor, mask_predictor)
+    roi_heads = ReferenceRoIHeads(
+        box_head,
+        box_predictor,
+        mask_head,
+        mask_predictor,
+        batch_per_image=size.roi_batch_per_image,
+        detections_per_image=size.detections_per_image,
     )
-    return model
+    transform = ReferenceTransform(
+        recipe.min_size, recipe.max_size, PIXEL_MEAN_BGR, PIXEL_STD, size_divisible=SIZE_DIVISIBILITY
+    )
+    return GeneralizedRCNN(backbone, rpn, roi_heads, transform)

@@ -5,10 +5,12 @@ The tree has the layout both implementations expect under ``/coco``::
     annotations/instances_train2017.json  annotations/instances_val2017.json
     train2017/*.jpg  val2017/*.jpg  models/R-50.pkl
 
-Images are noisy backgrounds with 1-3 solid shapes of a few classes; masks are polygons
-(rectangles, triangles) or RLE (ellipses), so both COCO mask encodings are exercised. All 80
-COCO category ids are declared; only ``classes`` of them are used. The training set also holds
-images the reference's filter must drop (no annotations, only degenerate or crowd boxes).
+Images are noisy backgrounds with 1-3 solid shapes of a few classes (rectangles, triangles,
+ellipses drawn as 32-gons); each object's mask is its polygon, as COCO writes every non-crowd
+object (and as the reference's training targets read them). The crowd region is an uncompressed
+RLE, as COCO's crowds are, so both COCO mask encodings are exercised. All 80 COCO category ids are
+declared; only ``classes`` of them are used. The training set also holds images the reference's
+filter must drop (no annotations, only degenerate boxes) and one it keeps (a crowd box only).
 
 The weight file has the real Detectron key names and shapes. Its values are random convolutions
 whose frozen-BN scale and bias are calibrated on the synthetic images, so each layer's output has
@@ -41,17 +43,35 @@ class SynthSpec:
     max_side: int = 160
     classes: int = 3
     seed: int = 0
-    # Extra train images the filter must drop: one without annotations, one with a degenerate box
-    # only, one with a crowd box only.
+    # Extra train images: two the filter must drop (no annotations; a degenerate box only) and one
+    # it keeps (a crowd box only).
     filtered_extras: bool = True
+
+
+ELLIPSE_VERTICES = 32
 
 
 def _shape_polygon(kind: str, x0: float, y0: float, w: float, h: float) -> list[float]:
     if kind == "rectangle":
         pts = [(x0, y0), (x0 + w, y0), (x0 + w, y0 + h), (x0, y0 + h)]
+    elif kind == "ellipse":
+        angles = np.linspace(0.0, 2 * np.pi, ELLIPSE_VERTICES, endpoint=False)
+        pts = list(zip(x0 + w / 2 * (1 + np.cos(angles)), y0 + h / 2 * (1 + np.sin(angles))))
     else:  # triangle
         pts = [(x0 + w / 2, y0), (x0 + w, y0 + h), (x0, y0 + h)]
     return [float(c) for p in pts for c in p]
+
+
+def _uncompressed_rle(polygon: list[float], height: int, width: int) -> dict:
+    """COCO's crowd encoding: run lengths (first of zeros) in column-major order."""
+    binary = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([polygon], height, width)))
+    flat = binary.flatten(order="F")
+    changes = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts = [0] + counts
+    return {"size": [height, width], "counts": [int(c) for c in counts]}
 
 
 def _draw_image(rng: np.random.Generator, spec: SynthSpec, image_id: int, category_ids: list[int]):
@@ -69,18 +89,9 @@ def _draw_image(rng: np.random.Generator, spec: SynthSpec, image_id: int, catego
         y0 = float(rng.uniform(0, h - sh))
         layer = Image.new("L", (w, h), 0)
         draw = ImageDraw.Draw(layer)
-        if kind == "ellipse":
-            draw.ellipse([x0, y0, x0 + sw, y0 + sh], fill=1)
-            binary = np.asfortranarray(np.array(layer, dtype=np.uint8))
-            rle = mask_utils.encode(binary)
-            area = float(mask_utils.area(rle))
-            segmentation = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
-        else:
-            poly = _shape_polygon(kind, x0, y0, sw, sh)
-            draw.polygon(poly, fill=1)
-            rles = mask_utils.frPyObjects([poly], h, w)
-            area = float(mask_utils.area(mask_utils.merge(rles)))
-            segmentation = [poly]
+        poly = _shape_polygon(kind, x0, y0, sw, sh)
+        draw.polygon(poly, fill=1)
+        area = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects([poly], h, w))))
         colour = np.array(CLASS_COLOURS[cls % len(CLASS_COLOURS)]) + rng.integers(-20, 21, size=3)
         fill = Image.new("RGB", (w, h), tuple(int(c) for c in colour.clip(0, 255)))
         image.paste(fill, (0, 0), layer.point(lambda v: 255 if v else 0))
@@ -88,7 +99,7 @@ def _draw_image(rng: np.random.Generator, spec: SynthSpec, image_id: int, catego
             {
                 "image_id": image_id,
                 "category_id": category_ids[cls],
-                "segmentation": segmentation,
+                "segmentation": [poly],
                 "area": area,
                 "bbox": [x0, y0, sw, sh],
                 "iscrowd": 0,
@@ -120,7 +131,8 @@ def _write_split(root: Path, split: str, count: int, spec: SynthSpec, rng, first
                 ann = dict(anns[0], bbox=[5.0, 5.0, 1.0, 20.0])
                 annotations.append(ann)
             elif kind == "crowd":
-                annotations.append(dict(anns[0], iscrowd=1))
+                rle = _uncompressed_rle(anns[0]["segmentation"][0], image.height, image.width)
+                annotations.append(dict(anns[0], iscrowd=1, segmentation=rle))
             extra_id += 1
     for ann_id, ann in enumerate(annotations, start=1):
         ann["id"] = first_id * 10 + ann_id
