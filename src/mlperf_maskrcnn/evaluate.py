@@ -1,7 +1,8 @@
 """Distributed inference over the validation set, and the COCO evaluation that overlaps training.
 
 Every rank infers its share of the val images (each image exactly once) with loader workers,
-pastes its masks into the image on the device (the reference's method, one host sync per image),
+post-processes as the model's own transform does (boxes to the original size; masks pasted by
+the reference's method) but on the device with one host sync per image instead of one per mask,
 prepares the RLE input there too, and sends its detections to rank 0 only. Rank 0 hands them to
 a one-process pool that runs COCOeval while training goes on (``AsyncEvaluator``).
 """
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from pycocotools import mask as mask_utils
 
 from . import cocoeval
+from .boxes import to_continuous
 from .data import CocoDetection, collate
 
 MASK_THRESHOLD = 0.5
@@ -161,12 +163,14 @@ def infer(
             after_forward = time.perf_counter()
             for output, resized, original, target in zip(outputs, batch.image_sizes, originals, targets):
                 t0 = time.perf_counter()
+                # The reference's inclusive boxes ("+1" widths) size the pasted masks; the results
+                # then carry continuous boxes, whose x2 - x1 is the reference's width.
                 boxes = scale_boxes(output["boxes"].float(), resized, original)
                 binary = paste_masks(output["masks"], boxes, original[0], original[1])
                 t1 = time.perf_counter()
                 rles = encode_masks(binary)
                 found.results += to_coco_results(
-                    boxes.cpu().numpy(),
+                    to_continuous(boxes).cpu().numpy(),
                     output["scores"].float().cpu().numpy(),
                     output["labels"].cpu().numpy(),
                     rles,
