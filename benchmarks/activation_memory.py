@@ -76,7 +76,9 @@ def saved_bytes(trainer, images, targets, precision: str) -> int:
     return total
 
 
-def measure(shapes_: list[str], objects: list[int], precisions: list[str], threads: int) -> tuple[list[dict], dict]:
+def measure(
+    shapes_: list[str], objects: list[int], precisions: list[str], threads: int, save
+) -> tuple[list[dict], dict]:
     import torch
 
     torch.set_num_threads(threads)
@@ -104,6 +106,7 @@ def measure(shapes_: list[str], objects: list[int], precisions: list[str], threa
                             "seconds": time.perf_counter() - started,
                         }
                     )
+                    save(rows)
                     print(
                         f"{shape} {count} objects {precision}: {(two - one) / MIB:.0f} MiB per image",
                         file=sys.stderr,
@@ -171,7 +174,20 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.from_json.read_text())
         rows, state = saved["rows"], saved["state"]
     else:
-        rows, state = measure(args.shapes, args.objects, args.precisions, args.threads)
+        # Rows of an earlier run in the same --json file stay, unless measured again (a long run can
+        # be done in pieces; each row is saved as soon as it is measured).
+        earlier = json.loads(args.json.read_text())["rows"] if args.json and args.json.is_file() else []
+
+        def merged(new: list[dict]) -> list[dict]:
+            keys = {(r["shape"], r["objects"], r["precision"]) for r in new}
+            return [r for r in earlier if (r["shape"], r["objects"], r["precision"]) not in keys] + new
+
+        def save(new: list[dict]) -> None:
+            if args.json:
+                args.json.write_text(json.dumps({"rows": merged(new)}, indent=1))
+
+        rows, state = measure(args.shapes, args.objects, args.precisions, args.threads, save)
+        rows = merged(rows)
     table = estimate(rows, state["state_mib"])
     report(rows, state, table)
     if args.json:

@@ -15,7 +15,11 @@ read) and ``six-reads`` (float32 images, six reads). Each run is a fresh process
 the median over runs of each run's median step. The model and batch are the smoke recipe's
 (the suite's CPU runs): 1 image of about 128x195 with 7 objects, from the trainer's data path.
 
+The two operations are also timed alone (``--ops``: the best of many repeats, which contention
+hardly moves), against which a step's time says whether they can show at all.
+
     .venv/bin/python benchmarks/hot_loop.py --runs 5
+    .venv/bin/python benchmarks/hot_loop.py --ops
 """
 
 from __future__ import annotations
@@ -58,6 +62,33 @@ def one_run(variant: str, batch: int, steps: int, threads: int, tree: Path, ids:
     return {"variant": variant, "median_step_s": statistics.median(times), "steps": times}
 
 
+def op_costs(repeats: int = 200) -> dict:
+    """Seconds of each operation alone (best of ``repeats``): the uint8-to-float conversion of one
+    image (smoke size and 800x1216; float32 images make ``.float()`` a no-op), and the loss read
+    (one stacked vector's ``tolist`` against six ``float()``) on the five loss terms and their sum."""
+    import timeit
+
+    import torch
+
+    costs = {}
+    for name, (height, width) in {"smoke_128x195": (128, 195), "full_800x1216": (800, 1216)}.items():
+        image = torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
+        costs[f"uint8_to_float_{name}"] = min(timeit.repeat(image.float, number=1, repeat=repeats))
+    weight = torch.ones(5, requires_grad=True)
+    terms = list(weight * 2.0)
+    total = sum(terms)
+
+    def vector() -> list[float]:
+        return torch.stack([total.detach().float()] + [t.detach().float() for t in terms]).tolist()
+
+    def six() -> list[float]:
+        return [float(total.detach())] + [float(t.detach()) for t in terms]
+
+    costs["loss_read_vector"] = min(timeit.repeat(vector, number=1, repeat=repeats))
+    costs["loss_read_six"] = min(timeit.repeat(six, number=1, repeat=repeats))
+    return costs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -66,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--one", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--tree", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ops", action="store_true", help="time the two operations alone")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.ops:
+        for name, seconds in op_costs().items():
+            print(f"{name}: {seconds * 1e6:.1f} us")
+        return 0
     if args.one:
         ids = json.loads((args.tree / "ids.json").read_text())
         print(json.dumps(one_run(args.one, args.batch, args.steps, args.threads, args.tree, ids)))

@@ -72,15 +72,28 @@ def make_tree(folder: Path, batch: int, shapes=tuple(SHAPES), objects=OBJECTS, s
     return write_fixed_set(folder, plan, seed=seed), index
 
 
-def load_batch(tree: Path, indices: list[int], scale: float = 1.0, seed: int = 0):
-    """(images, targets) of those training items, as the trainer's loader yields them (flips seeded)."""
+def load_batch(tree: Path, indices: list[int], scale: float = 1.0, seed: int = 0, workers: int = 0):
+    """(images, targets) of those training items, as the trainer's loader yields them (flips seeded);
+    ``workers`` loader processes decode them in parallel (crowded images take a while)."""
+    import torch
+
     from mlperf_maskrcnn.data import CocoDetection
 
     min_size, max_size = sizes(scale)
     dataset = CocoDetection(tree, "train", train=True, min_size=min_size, max_size=max_size)
     random.seed(seed)
-    items = [dataset[i] for i in indices]
+    torch.manual_seed(seed)
+    if workers:
+        subset = torch.utils.data.Subset(dataset, indices)
+        loader = torch.utils.data.DataLoader(subset, num_workers=min(workers, len(indices)), collate_fn=_single)
+        items = list(loader)
+    else:
+        items = [dataset[i] for i in indices]
     return [image for image, _ in items], [target for _, target in items]
+
+
+def _single(batch: list):
+    return batch[0]
 
 
 def padded(images) -> str:

@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, ids in index["index"].items():
         if key.split("/")[0] not in args.shapes:
             continue
-        images, targets = shapes.load_batch(args.work / "fixed", ids[: max(args.batches)], scale=index["scale"])
+        images, targets = shapes.load_batch(
+            args.work / "fixed", ids[: max(args.batches)], scale=index["scale"], workers=0 if args.dry_run else 8
+        )
         batches[key] = ([pinned(i, device) for i in images], [pinned(t, device) for t in targets])
     results.write(args.out, args.name, data, "partial")
     for batch in args.batches:
