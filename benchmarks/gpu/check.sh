@@ -60,7 +60,7 @@ export PYTHONPATH="$ROOT/src${SITE:+:$SITE}${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 # The trainer's allocator setting (src/mlperf_maskrcnn/__main__.py), for the parts that build the model themselves.
 export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
-COMMON=(--out "$OUTDIR" --work "$WORK" "${MODE[@]}")
+COMMON=(--out "$OUTDIR" --work "$WORK" ${MODE[@]+"${MODE[@]}"})
 FAILED=0
 
 finish_part() {
