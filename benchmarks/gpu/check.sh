@@ -114,7 +114,7 @@ else
     part prepare 60 "$PY" "$BENCH/prepare.py" "${COMMON[@]}"
     part env 30 "$PY" "$BENCH/device_facts.py" "${COMMON[@]}"
     part nccl 40 "$PY" "$BENCH/collectives.py" "${COMMON[@]}"
-    part train 130 "$PY" "$BENCH/train_run.py" "${COMMON[@]}" --timeout-s 100
+    part train 140 "$PY" "$BENCH/train_run.py" "${COMMON[@]}" --timeout-s 110
     part matrix 110 "$PY" "$BENCH/memory.py" "${COMMON[@]}" --name matrix --batches 8 --warmup 2 --steps 3
     part cap15 60 "$PY" "$BENCH/memory.py" "${COMMON[@]}" --name cap15 --cap-gib 15.5 --batches 6 \
         --layouts nchw --benchmark on --warmup 1 --steps 2
