@@ -231,3 +231,43 @@ def write_tree(root: str | Path, spec: SynthSpec = SynthSpec()) -> Path:
     (root / "models").mkdir(exist_ok=True)
     write_weights(root / "models" / "R-50.pkl", root / "train2017", seed=spec.seed)
     return root
+
+
+def write_fixed_set(root: str | Path, images: list[tuple[int, int, int]], seed: int = 0) -> Path:
+    """A training split of images of exact sizes with an exact number of objects each (benchmarks:
+    memory and speed at given shapes and crowding); ``images`` holds (height, width, objects).
+
+    Objects are polygons (rectangles and triangles) of COCO-like sizes, side lengths drawn
+    log-uniformly from 8 pixels to half the shorter side; every box is usable, none is crowd.
+    Image ids count from 1 in the order given.
+    """
+    root = Path(root)
+    folder = root / "train2017"
+    folder.mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    entries, annotations = [], []
+    for image_id, (height, width, objects) in enumerate(images, start=1):
+        pixels = rng.integers(60, 196, size=(height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels, "RGB")
+        draw = ImageDraw.Draw(image)
+        top = max(9.0, min(height, width) / 2)
+        for n in range(objects):
+            w, h = np.exp(rng.uniform(np.log(8.0), np.log(top), size=2))
+            x0, y0 = float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h))
+            poly = _shape_polygon(("rectangle", "triangle")[n % 2], x0, y0, float(w), float(h))
+            draw.polygon(poly, fill=tuple(int(c) for c in rng.integers(0, 256, size=3)))
+            category = COCO_CATEGORY_IDS[n % len(COCO_CATEGORY_IDS)]
+            area = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects([poly], height, width))))
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": image_id, "category_id": category, "segmentation": [poly],
+                 "area": area, "bbox": [x0, y0, float(w), float(h)], "iscrowd": 0}
+            )  # fmt: skip
+        name = f"{image_id:012d}.jpg"
+        image.save(folder / name, quality=90)
+        entries.append({"id": image_id, "file_name": name, "width": width, "height": height})
+    categories = [{"id": cid, "name": f"synthetic-{cid}", "supercategory": "synthetic"} for cid in COCO_CATEGORY_IDS]
+    data = {"info": {"description": "SYNTHETIC fixed-shape train set (not COCO)"}, "licenses": [],
+            "images": entries, "annotations": annotations, "categories": categories}  # fmt: skip
+    (root / "annotations" / "instances_train2017.json").write_text(json.dumps(data))
+    return root
