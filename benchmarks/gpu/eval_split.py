@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cuda = torch.cuda.is_available() and not args.dry_run
     device = torch.device("cuda", 0) if cuda else torch.device("cpu")
-    torch.backends.cudnn.benchmark = cuda  # the trainer's default
+    torch.backends.cudnn.benchmark = False  # the trainer's default
     recipe = shapes.recipe_for(2, True, shapes.DRY_TREE_SCALE) if args.dry_run else recipes.load("gpu_check")
     model = build_model(recipe)
     load_backbone_weights(model.backbone.body, args.work / "coco" / "models" / "R-50.pkl")

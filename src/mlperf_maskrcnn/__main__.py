@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="torch CPU threads per rank")
     train.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     train.add_argument("--channels-last", action="store_true", help="NHWC memory format for the model (GPUs)")
-    train.add_argument("--no-cudnn-benchmark", action="store_true", help="do not let cuDNN time its algorithms")
+    train.add_argument(
+        "--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms for each new shape (GPUs)"
+    )
     train.add_argument("--platform", help="submission_platform for the log (default: the recipe's)")
     train.add_argument("--org", default="ThaiSC", help="submission_org for the log")
     train.add_argument("--fault-nan-iter", type=int, help=argparse.SUPPRESS)
@@ -103,7 +105,7 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         device=args.device,
         channels_last=args.channels_last,
-        cudnn_benchmark=not args.no_cudnn_benchmark,
+        cudnn_benchmark=args.cudnn_benchmark,
         submission_org=args.org,
         submission_platform=args.platform,
         fault_nan_iter=args.fault_nan_iter,

@@ -149,6 +149,8 @@ def infer(
     was_training = model.training
     model.eval()
     found, timing = Detections(), EvalTiming()
+    # The timing splits are true only when the device has finished what each part queued.
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     try:
         for images, targets in loader:
             heartbeat("evaluating")
@@ -160,6 +162,7 @@ def infer(
                 features = model.backbone(batch.tensors)
                 proposals, _ = model.rpn(batch, features)
                 outputs, _ = model.roi_heads(features, proposals, batch.image_sizes)
+            sync()
             after_forward = time.perf_counter()
             for output, resized, original, target in zip(outputs, batch.image_sizes, originals, targets):
                 t0 = time.perf_counter()
@@ -167,6 +170,7 @@ def infer(
                 # then carry continuous boxes, whose x2 - x1 is the reference's width.
                 boxes = scale_boxes(output["boxes"].float(), resized, original)
                 binary = paste_masks(output["masks"], boxes, original[0], original[1])
+                sync()
                 t1 = time.perf_counter()
                 rles = encode_masks(binary)
                 found.results += to_coco_results(

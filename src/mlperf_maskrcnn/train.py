@@ -55,7 +55,9 @@ class TrainOptions:
     threads: int | None = None
     device: str = "auto"
     channels_last: bool = False
-    cudnn_benchmark: bool = True
+    # Off by default: image shapes and the mask head's ROI count change nearly every iteration, and
+    # cuDNN would time its algorithms again for each new shape (benchmarks/gpu/check.sh measures both).
+    cudnn_benchmark: bool = False
     submission_org: str = "ThaiSC"
     submission_platform: str | None = None
     submission_status: str = "onprem"
@@ -208,11 +210,13 @@ def train_epochs(run: Run, batches) -> Stop:
                     f"throughput mode: {run.iteration} iterations trained, no evaluation (not a time-to-train result)",
                 )
             bbox, segm, best_epoch = run.best
+            best = f"best BBOX {bbox:.4f} SEGM {segm:.4f} at epoch {best_epoch}" if best_epoch else "no evaluation"
+            best = best if best_epoch else "no evaluation scored above 0"
             return Stop(
                 ABORTED,
                 contract.ITERATION_CAP,
-                f"target not reached within the iteration cap ({run.max_iter}); best BBOX {bbox:.4f} SEGM "
-                f"{segm:.4f} at epoch {best_epoch} (targets {run.recipe.target_bbox}/{run.recipe.target_segm})",
+                f"target not reached within the iteration cap ({run.max_iter}); {best} "
+                f"(targets {run.recipe.target_bbox}/{run.recipe.target_segm})",
             )
         if not run.throughput:
             start_eval(run, epoch)
@@ -253,7 +257,10 @@ def train_step(run: Run, images, targets, epoch: int) -> Stop | None:
         loss = loss * float("nan")
     done = run.pending is not None and run.pending.done()
     scores = run.pending.result() if done else {"BBOX": 0.0, "SEGM": 0.0}
-    poll = torch.tensor([float(done), scores["BBOX"], scores["SEGM"]], device=device)
+    poll = torch.tensor([float(done), scores["BBOX"], scores["SEGM"]])
+    if device.type == "cuda":
+        # Pinned and non-blocking: a pageable copy would wait for the whole forward on the stream.
+        poll = poll.pin_memory().to(device, non_blocking=True)
     vector = torch.cat([torch.stack([loss.detach().float()] + [losses[k].detach().float() for k in names]), poll])
     if run.env.world > 1:
         # Only rank 0 has non-zero poll entries, so the sum carries its values.

@@ -202,3 +202,16 @@ def test_transform_resizes_only_at_test_time_to_the_reference_size():
     # Resize.get_size: 150 / 100 * 128 = 192 <= 192, so short side 128 and long int(128 * 150 / 100).
     assert batched.image_sizes == [(128, 192)]
     assert isinstance(batched, ImageList)
+
+
+def test_every_trainable_parameter_gets_a_gradient_from_an_image_without_objects():
+    """The trainer's DDP runs with static_graph: every step must reach the same parameters, also
+    on a rank whose images hold no object (a crowd-only image survives the reference's filter)."""
+
+    torch.manual_seed(0)
+    model = build_model(recipes.load("smoke")).train()
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64), "masks": InstanceMasks([])}
+    losses = model([torch.rand(3, 128, 160) * 255], [empty])
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
