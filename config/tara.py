@@ -123,7 +123,7 @@ site_configuration = {
         },
         # Everything that runs at smoke scale (the local fallback and the CI cluster).
         {"name": "smoke", "options": ["--tag=smoke", "--performance-report"]},
-        # Throughput runs: img/s and a projected time-to-train, minutes instead of hours.
+        # Throughput runs: img/s and the projected v0.7 score, minutes instead of hours.
         {"name": "benchmark", "options": ["--tag=benchmark", "--exec-policy=serial", "--performance-report"]},
     ],
 }

@@ -3,7 +3,7 @@
 acceptance score PATH... [--json] [--no-compliance]       judge MLPerf logs
 acceptance report RUN_REPORT... [--logs ...] --out DIR    HTML + Markdown acceptance report
 acceptance package LOGS... --org ORG --system NAME --out  MLPerf result package, checked
-acceptance project LOG_OR_FOLDER... [--minutes M] [--json]  the 5-run score projected from a log's first minutes
+acceptance project LOG_OR_FOLDER... [--minutes M] [--epochs E] [--json]   v0.7 score from a log's first minutes
 acceptance data verify|layout|manifest ...                site data preparation
 acceptance history [--system SYS:PART] [--since DATE] --out DIR   trends across stored sessions
 """

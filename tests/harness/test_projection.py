@@ -57,8 +57,12 @@ def test_given_epochs_replace_the_rcp_and_bad_logs_say_why(tmp_path):
     text = lzma.decompress((DGX1 / "result_0.txt.xz").read_bytes()).decode()
     early = tmp_path / "early.txt"
     early.write_text(text[: text.index('"key": "block_start"')].rsplit("\n", 1)[0] + "\n")
-    with pytest.raises(ValueError, match=f"^{early}: no epoch started within 10.0 min of run_start$"):
+    with pytest.raises(ValueError, match=f"^{early}: no epoch started within 10 min of run_start$"):
         projection.project(early)
+    with pytest.raises(ValueError, match=f"^{early}: no epoch started in the log$"):
+        projection.project(early, minutes=None)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'none.txt'}:0: file not found$"):
+        projection.project(tmp_path / "none.txt")
     opened = tmp_path / "open.txt"
     opened.write_text(text.replace('"value": "closed"', '"value": "open"'))
     with pytest.raises(ValueError, match="not a closed COCO run .*give the epochs"):

@@ -131,7 +131,11 @@ def window(source: str | Path | ParsedLog, minutes: float | None = DEFAULT_MINUT
     log = source if isinstance(source, ParsedLog) else parse(source)
     starts = log.all("run_start")
     if len(starts) != 1:
-        raise ValueError(f"{log.path}: {len(starts)} run_start records; a log of one run has exactly one")
+        # A file not found or not readable says so; else the count is what is wrong.
+        raise ValueError(
+            str(log.problems[0]) if log.problems and not starts
+            else f"{log.path}: {len(starts)} run_start records; a log of one run has exactly one"
+        )  # fmt: skip
     run_start = starts[0].time_ms
     end = run_start + minutes * 60000.0 if minutes is not None else float("inf")
     inside = [r for r in log.records if r.time_ms <= end]
@@ -142,11 +146,12 @@ def window(source: str | Path | ParsedLog, minutes: float | None = DEFAULT_MINUT
     cut = ParsedLog(log.path, inside, [], log.iteration_times, log.iteration_rates)
     batch, train_images, eval_images = _sizes(cut)
     epoch_starts, epoch_stops = _by_epoch(cut.all("epoch_start")), _by_epoch(cut.all("epoch_stop"))
+    span = f"within {minutes:g} min of run_start" if minutes is not None else "in the log"
     if not epoch_starts:
-        raise ValueError(f"{log.path}: no epoch started within {minutes} min of run_start")
+        raise ValueError(f"{log.path}: no epoch started {span}")
     placed = [(t, r) for t, r in _placed_rates(log, batch, train_images) if t <= end]
     if not placed:
-        raise ValueError(f"{log.path}: no training progress lines within {minutes} min of run_start")
+        raise ValueError(f"{log.path}: no training progress lines {span}")
     pauses = [(epoch_starts[e + 1] - stop) / 1000.0 for e, stop in sorted(epoch_stops.items()) if e + 1 in epoch_starts]
     latest = max(max(r.time_ms for r in inside), placed[-1][0])
     return Window(
