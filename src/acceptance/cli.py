@@ -3,6 +3,7 @@
 acceptance score PATH... [--json] [--no-compliance]       judge MLPerf logs
 acceptance report RUN_REPORT... [--logs ...] --out DIR    HTML + Markdown acceptance report
 acceptance package LOGS... --org ORG --system NAME --out  MLPerf result package, checked
+acceptance project LOG_OR_FOLDER... [--minutes M] [--epochs E] [--json]   v0.7 score from a log's first minutes
 acceptance data verify|layout|manifest ...                site data preparation
 acceptance history [--system SYS:PART] [--since DATE] --out DIR   trends across stored sessions
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import datasets
-from .mlperf import analysis, compliance, package, parse, score
+from .mlperf import analysis, compliance, package, parse, projection, score
 from .report import history_cli
 
 
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     p_pkg.add_argument(
         "--no-check", action="store_true", help="skip MLPerf's checkers (the harness's own log checks still run)"
     )
+    p_proj = sub.add_parser("project", help="project the v0.7 score (5 runs) from the first minutes of a log")
+    p_proj.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
+    p_proj.add_argument("--minutes", type=float, default=projection.DEFAULT_MINUTES, help="minutes after run_start")
+    p_proj.add_argument("--epochs", type=float, help="epochs to target (default: MLPerf's RCP at the log's batch)")
+    p_proj.add_argument("--json", action="store_true", help="print every figure as JSON")
     p_data = sub.add_parser("data", help="site data preparation")
     data_sub = p_data.add_subparsers(dest="data_command", required=True)
     p_verify = data_sub.add_parser("verify", help="check a COCO 2017 tree against the manifest")
@@ -201,11 +207,31 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return _data(args)
     if args.command == "history":
         return history_cli.run(args)
+    if args.command == "project":
+        return _project(args)
     if args.command == "score":
         report = score_logs(parse.collect_logs(args.paths), run_compliance=not args.no_compliance)
         print(json.dumps(report, indent=2) if args.json else render_table(report))
         return 0 if score_passed(report) else 1
     return 2
+
+
+def _project(args: argparse.Namespace) -> int:
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes {args.minutes:g}: give the minutes after run_start to read (more than 0)")
+    found = [projection.project(p, args.minutes, args.epochs) for p in parse.collect_logs(args.paths)]
+    if args.json:
+        print(json.dumps([p.to_dict() for p in found], indent=2))
+        return 0
+    for p in found:
+        print(f"{p.path}: projected v0.7 score {p.projected_min:.2f} min from its first {p.minutes:g} min "
+              f"({p.used_min:.1f} min of log read)")  # fmt: skip
+        print(f"  startup + epochs x (epoch + evaluation pause) + last evaluation: {p.formula()}")
+        print(f"  rate {p.rate:.1f} img/s at global batch {p.batch}; epochs {p.epochs:.2f} ({p.epochs_from}); "
+              f"evaluation pause {p.eval_pause_from}")  # fmt: skip
+        for note in p.notes:
+            print(f"  note: {note}")
+    return 0
 
 
 def _package(args: argparse.Namespace) -> int:

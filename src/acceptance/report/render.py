@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..mlperf import sets
 from ..mlperf.analysis import TARGET_BBOX, TARGET_SEGM
 from . import history_page, plots
 from .collect import Criterion, ReportData
@@ -150,6 +151,12 @@ def write_html(data: ReportData, out: Path, figs: list[Figure], history: list[tu
                 f"<tr><td>{e(folder)}</td><td>{_fmt(s.value)}</td><td>{e(kind)}: {e(s.note)}</td><td>{e(dropped)}</td></tr>"
             )
         parts.append("</table>")
+    run_sets = sets.report_rows(data.criteria)
+    if run_sets:  # the runs of a set, scored as MLPerf v0.7 does (mlperf/sets.py)
+        parts.append("<h2>MLPerf v0.7 scores of this run's sets</h2><table><tr><th>set</th><th>score</th>"
+                     "<th>runs averaged and dropped</th><th>RCP</th></tr>")  # fmt: skip
+        parts.extend("<tr>" + "".join(f"<td>{e(x)}</td>" for x in row.cells()) + "</tr>" for row in run_sets)
+        parts.append("</table>")
     for fig in figs:
         encoded = base64.b64encode(fig.png).decode("ascii")
         parts.append(
@@ -213,6 +220,11 @@ def write_markdown(data: ReportData, out: Path, figs: list[Figure], history: lis
         for folder, s in data.scores().items():
             lines.append(f"- {folder}: {_fmt(s.value)} min ({s.note})")
         lines.append("")
+    run_sets = sets.report_rows(data.criteria)
+    if run_sets:
+        lines += ["## MLPerf v0.7 scores of this run's sets", "", "| set | score | runs averaged and dropped | RCP |",
+                  "|---|---|---|---|"]  # fmt: skip
+        lines += ["| " + " | ".join(x.replace("|", "/") for x in row.cells()) + " |" for row in run_sets] + [""]
     if history:
         lines += ["## History", ""] + [f"- {where}: {link} ({note})" for where, link, note in history] + [""]
     lines += ["## System as run", ""] + [f"- {k}: {v}" for k, v in system_rows(data)]
