@@ -120,7 +120,7 @@ def scale_boxes(boxes: torch.Tensor, resized: tuple[int, int], original: tuple[i
     return boxes * torch.tensor([ratio_w, ratio_h, ratio_w, ratio_h], dtype=boxes.dtype, device=boxes.device)
 
 
-def val_loader(dataset: CocoDetection, rank: int, world: int, images_per_rank: int, workers: int, device):
+def val_loader(dataset: CocoDetection, rank: int, world: int, images_per_rank: int, workers: int, pin: bool):
     """This rank's share of the val images (every world-th), in batches, with loader workers."""
     from .stopping import reset_in_child
 
@@ -129,7 +129,7 @@ def val_loader(dataset: CocoDetection, rank: int, world: int, images_per_rank: i
         batch_size=max(1, images_per_rank),
         collate_fn=collate,
         num_workers=workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=pin,
         persistent_workers=workers > 0,
         worker_init_fn=reset_in_child if workers > 0 else None,
     )

@@ -161,7 +161,8 @@ def main(options: TrainOptions) -> int:
         stream = GroupedBatchStream(groups, global_batch, env.rank, env.world, seed)
         batches = iter(data_loader(train_set, stream, recipe.dataloader_workers, device))
         per_rank = recipe.test_batch // env.world
-        val_loader = evaluate.val_loader(val_set, env.rank, env.world, per_rank, recipe.dataloader_workers, device)
+        pinned = device.type == "cuda"
+        val_loader = evaluate.val_loader(val_set, env.rank, env.world, per_rank, recipe.dataloader_workers, pinned)
         run = Run(
             recipe=recipe, env=env, device=device, log=log, guard=guard, options=options,
             model=model, ddp=ddp, optimizer=optimizer, scheduler=scheduler, scaler=scaler, amp=amp,
