@@ -120,6 +120,9 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
     mlperf_log = variable(str, value="")
     #: submission_org in the log
     org = variable(str, value="ThaiSC")
+    #: 'not an MLPerf result: ...' on synthetic data or an open-division recipe, else '' (set in setup;
+    #: logged: the report and the perflog carry it)
+    banner = variable(str, value="")
 
     valid_prog_environs = [f"+{ENV_FEATURE_MASKRCNN}"]
     exclusive_access = True
@@ -170,6 +173,9 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
                 )
         if self.image:
             self.image_digest = containers.digest(self.image)
+        kinds = ["SYNTHETIC data"] * (self.data_dir == self.default_data_dir())
+        kinds += [f"open-division recipe {self.recipe}"] * (self.recipe_spec().division != "closed")
+        self.banner = f"not an MLPerf result: {', '.join(kinds)}" if kinds else ""
 
     @run_after("setup")
     def name_log(self):
