@@ -120,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--no-compliance", action="store_true", help="skip the official compliance checker")
     p_rep = sub.add_parser("report", help="write index.html and summary.md for a run (and/or MLPerf logs)")
     p_rep.add_argument("run_reports", nargs="*", type=Path, help="ReFrame JSON run report(s)")
-    p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help="MLPerf log files or folders to add")
+    sets = "a set per folder; of two sets, the first is the vendor's"
+    p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help=f"MLPerf log files or folders ({sets})")
     p_rep.add_argument("--out", required=True, type=Path, help="report folder (e.g. reports/<name>)")
     p_rep.add_argument("--title", default="MLPerf v0.7 Mask R-CNN acceptance report")
     p_rep.add_argument("--history", type=Path, help="a folder written by 'acceptance history' to link to")
+    p_rep.add_argument("--system-json", type=Path, help="the system's MLPerf description, shown and checked")
     p_pkg = sub.add_parser("package", help="export logs as an MLPerf result package and check it")
     p_pkg.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
     p_pkg.add_argument("--org", required=True, help="submitter (the package's top folder)")
@@ -186,11 +188,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error("report needs a ReFrame run report or --logs")
         from .report import collect, render
 
-        try:
-            data = collect.collect(args.run_reports, args.logs, args.title)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        # A file that cannot be read as what it was given as is refused by name (main: exit 2).
+        data = collect.collect(args.run_reports, args.logs, args.title, args.system_json)
         page, summary = render.write(data, args.out, args.history)
         print(f"report: {page}")
         print(f"summary: {summary}")
