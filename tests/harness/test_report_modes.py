@@ -110,3 +110,13 @@ def test_a_dry_run_and_an_undeclared_mode_give_no_verdict(tmp_path):
     assert odd.outcome == verdict.NO_VERDICT
     assert odd.reasons == ["mode 'nightly' declares no required criteria in resources/modes.yaml"]
     assert judged([], tmp_path=tmp_path).outcome == verdict.NO_VERDICT
+
+
+def test_a_resources_folder_without_modes_gives_no_verdict_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCEPTANCE_RESOURCES", str(tmp_path))
+    found, source = modes.declared()
+    assert found == {} and source == f"{tmp_path / 'modes.yaml'} (no such file)"
+    data = ReportData("t", criteria=[case("SuiteCoverageCheck", "pass")], sources=["run.json"])
+    judged_ = verdict.judge(data, found, source)
+    assert judged_.outcome == verdict.NO_VERDICT
+    assert judged_.reasons == [f"mode 'default' declares no required criteria in {source}"]

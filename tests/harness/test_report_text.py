@@ -72,3 +72,12 @@ def test_every_run_of_a_large_set_looks_different():
     assert len(set(looks)) == 40
     # In grey-scale print the colour is lost: the first ten still differ by marker.
     assert len({plots.style(i)["marker"] for i in range(10)}) == 10
+
+
+def test_node_lists_read_as_lists_whatever_form_the_report_gives():
+    from acceptance.report.collect import nodelist
+
+    assert nodelist(["vm"]) == ["vm"]
+    assert nodelist("vm") == ["vm"]  # never "v,m"
+    assert nodelist("n1,n2, n3") == ["n1", "n2", "n3"]
+    assert nodelist(None) == [] and nodelist([]) == []

@@ -52,6 +52,15 @@ def modes_file() -> Path:
     return resource("modes.yaml")
 
 
+def declared() -> tuple[dict[str, Mode], str]:
+    """The modes of resources/modes.yaml and the file's path; none, with the path said missing, where
+    the resources folder in use has no modes.yaml (then no mode can PASS)."""
+    path = modes_file()
+    if not path.is_file():
+        return {}, f"{path} (no such file)"
+    return load(path), str(path)
+
+
 def load(path: Path | None = None) -> dict[str, Mode]:
     """Every mode of ``path`` (default: resources/modes.yaml); ``ValueError`` naming file and key."""
     path = path or modes_file()

@@ -131,7 +131,7 @@ def to_markdown(found: list[Section]) -> str:
 def write(data: ReportData, out: Path, history_dir: Path | None = None) -> tuple[Path, Path]:
     """The report of ``data`` in ``out``: index.html, summary.md and files/; returns the first two."""
     out.mkdir(parents=True, exist_ok=True)
-    judged = verdict.judge(data, modes.load())
+    judged = verdict.judge(data, *modes.declared())
     wheres = [c.where for c in data.criteria]
     history = history_page.partition_links(history_dir, wheres, out) if history_dir else []
     found = sections.build(data, judged, Bundle(out), history)

@@ -3,8 +3,9 @@
 Rules (README, "Reports"): a dry run gives NO VERDICT (dry run); any failed test case, refused or
 non-compliant log, or log set without a valid score gives FAIL; a required criterion that no passed
 test case meets (skipped, with its reason, or not run at all) gives INCOMPLETE, and so does a log
-set of fewer than 5 runs; otherwise PASS. A mode that resources/modes.yaml does not declare gives
-NO VERDICT, naming it. Run reports and log sets together: the worse of their verdicts.
+set of fewer than 5 runs; otherwise PASS. A mode that resources/modes.yaml does not declare (or a
+resources folder without that file) gives NO VERDICT, naming mode and file. Run reports and log
+sets together: the worse of their verdicts.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def standings(criteria: list[Criterion], mode: Mode, dry_run: bool) -> list[Stan
     return found
 
 
-def judge_run(data: ReportData, modes: dict[str, Mode]) -> Verdict:
-    """The verdict of the test cases of the run reports, by the mode's required criteria."""
+def judge_run(data: ReportData, modes: dict[str, Mode], source: str = "resources/modes.yaml") -> Verdict:
+    """The verdict of the test cases of the run reports, by the mode's required criteria (from ``source``)."""
     mode = modes.get(data.mode)
     verdict = Verdict(NO_VERDICT, data.mode, mode.description if mode else "", case_counts(data.criteria, data.dry_run))
     verdict.standings = standings(data.criteria, mode, data.dry_run) if mode else []
@@ -107,7 +108,7 @@ def judge_run(data: ReportData, modes: dict[str, Mode]) -> Verdict:
         also = [f"also not met: {line}" for line in unmet if FAILED not in line]
         verdict.outcome, verdict.reasons = FAIL, failed + also
     elif mode is None:
-        verdict.reasons = [f"mode '{data.mode}' declares no required criteria in resources/modes.yaml"]
+        verdict.reasons = [f"mode '{data.mode}' declares no required criteria in {source}"]
     elif not data.criteria:
         verdict.reasons = ["the run reports hold no test case"]
     elif unmet:
@@ -138,9 +139,9 @@ def judge_set(folder: str, runs: list[dict], score: dict) -> tuple[str, list[str
     return FAIL, [f"log set {name}: {score['note']}"]
 
 
-def judge(data: ReportData, modes: dict[str, Mode]) -> Verdict:
+def judge(data: ReportData, modes: dict[str, Mode], source: str = "resources/modes.yaml") -> Verdict:
     """The report's overall verdict: the run's and every log set's, the worst of them."""
-    run = judge_run(data, modes) if data.criteria or data.sources else None
+    run = judge_run(data, modes, source) if data.criteria or data.sources else None
     if run is not None and run.outcome == DRY_RUN:
         return run
     outcomes, reasons = ([run.outcome], list(run.reasons)) if run else ([], [])
