@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
+from urllib.parse import quote
 
 from . import history_page, modes, sections, verdict
 from .bundle import Bundle
@@ -37,7 +38,8 @@ small,.caption{color:#444;font-size:.85em}img{max-width:100%;border:1px solid #c
 
 def _cell_html(cell) -> str:
     if isinstance(cell, Link):
-        return f"<a href='{html.escape(cell.href)}'>{html.escape(cell.text)}</a>"
+        # Quoted: a copied file's name may hold a space, '#' or '?'.
+        return f"<a href='{html.escape(quote(cell.href))}'>{html.escape(cell.text)}</a>"
     if isinstance(cell, list):
         return ", ".join(_cell_html(c) for c in cell)
     return html.escape(str(cell))

@@ -97,22 +97,26 @@ def judge_run(data: ReportData, modes: dict[str, Mode], source: str = "resources
     mode = modes.get(data.mode)
     verdict = Verdict(NO_VERDICT, data.mode, mode.description if mode else "", case_counts(data.criteria, data.dry_run))
     verdict.standings = standings(data.criteria, mode, data.dry_run) if mode else []
-    unmet = [s.sentence() for s in verdict.standings if s.state in (SKIPPED, NOT_RUN, FAILED)]
+
+    def unmet(*states: str) -> list[str]:
+        return [s.sentence() for s in verdict.standings if s.state in states]
+
     if data.dry_run:
         verdict.outcome = DRY_RUN
         verdict.reasons = ["a dry run: job scripts were written, nothing ran and nothing was measured"]
-        verdict.reasons += [f"a real run would still lack: {line}" for line in unmet if "skipped" in line]
+        verdict.reasons += [f"a real run would still lack: {line}" for line in unmet(SKIPPED)]
         return verdict
     failed = [f"failed: {c.name} on {c.where}: {c.reason}" for c in data.criteria if c.result == "fail"]
     if failed:
-        also = [f"also not met: {line}" for line in unmet if FAILED not in line]
+        also = [f"also not met: {line}" for line in unmet(SKIPPED, NOT_RUN)]
         verdict.outcome, verdict.reasons = FAIL, failed + also
     elif mode is None:
         verdict.reasons = [f"mode '{data.mode}' declares no required criteria in {source}"]
     elif not data.criteria:
         verdict.reasons = ["the run reports hold no test case"]
-    elif unmet:
-        verdict.outcome, verdict.reasons = INCOMPLETE, [f"required by mode {data.mode}, not met: {u}" for u in unmet]
+    elif unmet(SKIPPED, NOT_RUN):
+        verdict.outcome = INCOMPLETE
+        verdict.reasons = [f"required by mode {data.mode}, not met: {u}" for u in unmet(SKIPPED, NOT_RUN)]
     else:
         wheres = ", ".join(dict.fromkeys(c.where for c in data.criteria))
         verdict.outcome = PASS
