@@ -48,16 +48,24 @@ def _systems() -> list[dict]:
 _SYSTEMS = _systems()
 references.validate_all()
 
-# One perflog record per test run: where, what scale, which recipe, every performance variable
-# with its reference and verdict, and where the reference comes from.
+# One perflog record per test run, one field per '|': when, where, which test (its hashcode tells
+# repeats apart), its result, the nodes it ran on, scale and recipe, every performance variable with
+# its reference and verdict, where the reference comes from, and whether it is no MLPerf result.
+# ReFrame joins the performance variables with the last character of _PERFVAR_FORMAT and appends
+# nothing after the last one: the format's own '|' after %(check_perfvalues)s ends that field.
 _PERFLOG_FORMAT = (
     "%(check_job_completion_time)s|%(check_system)s:%(check_partition)s|%(check_environ)s|"
-    "%(check_name)s|nodes=%(check_num_nodes)s|recipe=%(check_recipe)s|jobid=%(check_jobid)s|"
-    "%(check_perfvalues)ssource=%(check_reference_source)s"
+    "%(check_name)s|%(check_hashcode)s|%(check_result)s|%(check_job_nodelist)s|"
+    "nodes=%(check_num_nodes)s|recipe=%(check_recipe)s|jobid=%(check_jobid)s|"
+    "%(check_perfvalues)s|source=%(check_reference_source)s|%(check_banner)s"
 )
+# Values to 4 significant digits: a %-format spec, which ReFrame 4.10 applies to each variable (an
+# integer prints as one). Its header line, generated from the format, does not know specs and names
+# that column "VAR_value).4g %(VAR_unit"; the records are right. The bounds are fractions of the reference.
 _PERFVAR_FORMAT = (
-    "%(check_perf_var)s=%(check_perf_value)s %(check_perf_unit)s "
-    "(ref %(check_perf_ref)s, %(check_perf_lower_thres)s..%(check_perf_upper_thres)s: %(check_perf_result)s)|"
+    "%(check_perf_var)s=%(check_perf_value).4g %(check_perf_unit)s "
+    "(ref %(check_perf_ref)s, bounds %(check_perf_lower_thres)s..%(check_perf_upper_thres)s: "
+    "%(check_perf_result)s)|"
 )
 
 site_configuration = {

@@ -85,9 +85,9 @@ def resources_with(folder: Path, references: str) -> dict[str, str]:
     """A resources/ folder whose references are ``references`` (YAML text) and whose other
     subfolders are the project's: the environment that points every reader at it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for sub in (ROOT / "resources").iterdir():
-        if sub.is_dir() and sub.name != "references":
-            (folder / sub.name).symlink_to(sub)
+    for entry in (ROOT / "resources").iterdir():  # folders and files (modes.yaml) alike
+        if entry.name != "references":
+            (folder / entry.name).symlink_to(entry)
     (folder / "references").mkdir()
     (folder / "references" / "test.yaml").write_text(references)
     return {"ACCEPTANCE_RESOURCES": str(folder)}

@@ -45,7 +45,7 @@ def _fmt(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _verdict_text(verdict: dict | None) -> str:
+def verdict_text(verdict: dict | None) -> str:
     if verdict is None:
         return "-"
     text = "SUCCESS" if verdict["passed"] else "FAILED"
@@ -53,7 +53,7 @@ def _verdict_text(verdict: dict | None) -> str:
     return f"{text} ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else text
 
 
-def _status_text(run: dict) -> str:
+def status_text(run: dict) -> str:
     if run["problems"]:
         return "refused"
     return run["status"] if run["converged"] or run["status"] != "success" else "no-target"
@@ -69,11 +69,11 @@ def render_table(report: dict) -> str:
         best = run["best"] or {}
         name = run["path"] if len(run["path"]) <= 44 else "..." + run["path"][-41:]
         lines.append(
-            f"{name:<44} {_status_text(run):<10} {_fmt(run['time_to_train_min']):>8} "
+            f"{name:<44} {status_text(run):<10} {_fmt(run['time_to_train_min']):>8} "
             f"{run['epochs_to_target'] if run['epochs_to_target'] is not None else '-':>6} "
             f"{_fmt(best.get('bbox'), 3):>6} {_fmt(best.get('segm'), 3):>6} "
             f"{_fmt(run['throughput_iteration'], 1):>9} {_fmt(run['throughput_epoch'], 1):>9} "
-            f"{_verdict_text(run.get('compliance'))}"
+            f"{verdict_text(run.get('compliance'))}"
         )
     lines.append("")
     for entry in report["sets"]:
@@ -121,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     p_score.add_argument("--no-compliance", action="store_true", help="skip the official compliance checker")
     p_rep = sub.add_parser("report", help="write index.html and summary.md for a run (and/or MLPerf logs)")
     p_rep.add_argument("run_reports", nargs="*", type=Path, help="ReFrame JSON run report(s)")
-    p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help="MLPerf log files or folders to add")
+    sets = "a set per folder; of two sets, the first is the vendor's"
+    p_rep.add_argument("--logs", nargs="*", type=Path, default=[], help=f"MLPerf log files or folders ({sets})")
     p_rep.add_argument("--out", required=True, type=Path, help="report folder (e.g. reports/<name>)")
     p_rep.add_argument("--title", default="MLPerf v0.7 Mask R-CNN acceptance report")
     p_rep.add_argument("--history", type=Path, help="a folder written by 'acceptance history' to link to")
+    p_rep.add_argument("--system-json", type=Path, help="the system's MLPerf description, shown and checked")
     p_pkg = sub.add_parser("package", help="export logs as an MLPerf result package and check it")
     p_pkg.add_argument("paths", nargs="+", type=Path, help="log files or folders of result_*.txt[.xz]")
     p_pkg.add_argument("--org", required=True, help="submitter (the package's top folder)")
@@ -192,11 +194,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error("report needs a ReFrame run report or --logs")
         from .report import collect, render
 
-        try:
-            data = collect.collect(args.run_reports, args.logs, args.title)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        # A file that cannot be read as what it was given as is refused by name (main: exit 2).
+        data = collect.collect(args.run_reports, args.logs, args.title, args.system_json)
         page, summary = render.write(data, args.out, args.history)
         print(f"report: {page}")
         print(f"summary: {summary}")

@@ -16,6 +16,9 @@ class SuiteTest(RegressionTestPlugin):
     reference_source = variable(str, value="")
     #: the check's key in resources/references (logged: ``acceptance history`` finds its entry by it)
     reference_check = variable(str, value="")
+    #: "not an MLPerf result: ..." for a run on SYNTHETIC data or an open-division recipe ('' when it
+    #: can be one): the report and the perflog carry it
+    banner = variable(str, value="")
 
     def skip_because(self, why: str) -> None:
         self.skip_reason = why

@@ -182,6 +182,9 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
                 )
         if self.image:
             self.image_digest = hooks.image_digest(part, self.image)
+        kinds = ["SYNTHETIC data"] * (self.data_dir == self.default_data_dir())
+        kinds += [f"open-division recipe {self.recipe}"] * (self.recipe_spec().division != "closed")
+        self.banner = f"not an MLPerf result: {', '.join(kinds)}" if kinds else ""
 
     @run_after("setup")
     def name_log(self):
