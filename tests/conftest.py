@@ -93,6 +93,54 @@ def resources_with(folder: Path, references: str) -> dict[str, str]:
     return {"ACCEPTANCE_RESOURCES": str(folder)}
 
 
+def mllog(key: str, value=None, time_ms: float = 0.0, **metadata) -> str:
+    """One MLPerf log line as mllog writes it."""
+    record = {"namespace": "", "time_ms": time_ms, "event_type": "POINT_IN_TIME", "key": key, "value": value}
+    return ":::MLLOG " + json.dumps({**record, "metadata": metadata})
+
+
+def short_run(
+    evals=((1, 0.2, 0.2), (2, 0.38, 0.34)),
+    start_ms: float = 1_000_000.0,
+    epoch_s: float = 60.0,
+    eval_s: float = 5.0,
+    status: str = "success",
+    batch: int = 4,
+    train_samples: int = 240,
+    division: str = "open",
+    **stop,
+) -> list[str]:
+    """A small MLPerf log of a whole run: init, one epoch of ``epoch_s`` and an evaluation of
+    ``eval_s`` per (epoch, BBOX, SEGM) of ``evals``, run_stop ``status`` (and the metadata ``stop``)
+    right after the last."""
+    lines = [
+        mllog("init_start", None, start_ms - 30_000),
+        mllog("submission_division", division, start_ms - 29_000),
+        mllog("global_batch_size", batch, start_ms - 28_000),
+        mllog("train_samples", train_samples, start_ms - 27_000),
+        mllog("init_stop", None, start_ms - 1_000),
+        mllog("run_start", None, start_ms),
+    ]
+    now = start_ms
+    for epoch, bbox, segm in evals:
+        lines.append(mllog("epoch_start", None, now, epoch_num=epoch))
+        now += epoch_s * 1000
+        lines.append(mllog("epoch_stop", None, now, epoch_num=epoch))
+        lines.append(mllog("eval_start", None, now, epoch_num=epoch))
+        now += eval_s * 1000
+        lines.append(mllog("eval_stop", None, now, epoch_num=epoch))
+        lines.append(mllog("eval_accuracy", {"BBOX": bbox, "SEGM": segm}, now, epoch_num=epoch))
+    lines.append(mllog("run_stop", None, now + 1_000, status=status, **stop))
+    return lines
+
+
+def write_log(folder: Path, lines: list[str], name: str = "result_0.txt") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def cases_of(report: dict) -> list[dict]:
     return [case for run in report["runs"] for case in run["testcases"]]
 

@@ -98,15 +98,24 @@ def devices() -> int:
     built = torch.cuda.get_arch_list() if torch.version.cuda else []
     print(contract.probe_line("built_for", ' '.join(built) or 'cpu only'))
     print(contract.probe_line("gpu_count", count))
-    unsupported = 0
-    for index in range(count):
-        major, minor = torch.cuda.get_device_capability(index)
-        ok = f"sm_{major}{minor}" in built
-        unsupported += not ok
-        state = "ok" if ok else "NOT IN BUILD"
+    capabilities = [torch.cuda.get_device_capability(index) for index in range(count)]
+    for index, (major, minor) in enumerate(capabilities):
+        state = "ok" if has_kernels((major, minor), built) else "NOT IN BUILD"
         print(contract.probe_line(f"gpu_{index}", f"{torch.cuda.get_device_name(index)} sm_{major}{minor} {state}"))
-    print(contract.probe_line("unsupported_gpus", unsupported))
+    print(contract.probe_line("unsupported_gpus", unsupported_gpus(capabilities, built)))
     return 0
+
+
+def has_kernels(capability: tuple[int, int], built: list[str]) -> bool:
+    """Whether a torch build for the architectures ``built`` (``torch.cuda.get_arch_list()``) has
+    kernels for a GPU of compute capability (major, minor)."""
+    major, minor = capability
+    return f"sm_{major}{minor}" in built
+
+
+def unsupported_gpus(capabilities: list[tuple[int, int]], built: list[str]) -> int:
+    """How many of the GPUs (their compute capabilities) the build has no kernels for."""
+    return sum(not has_kernels(capability, built) for capability in capabilities)
 
 
 def main(argv: list[str] | None = None) -> int:

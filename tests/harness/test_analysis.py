@@ -71,12 +71,14 @@ def test_steady_state_throughput_within_3_percent(summaries):
             assert 0.9 * published < s.throughput_epoch < 1.03 * published
 
 
+@pytest.mark.tools
 def test_compliance_success_for_all_ten_logs():
     for path in logs(DGX1) + logs(A100X4):
         verdict = compliance.check(path)
         assert verdict.passed, (path, verdict.messages)
 
 
+@pytest.mark.tools
 def test_agrees_with_official_result_summarizer(tmp_path):
     org = tmp_path / "NVIDIA"
     for folder in (DGX1, A100X4):
@@ -239,6 +241,7 @@ def test_cli_json_and_exit_codes(tmp_path, capsys):
     assert f"{tmp_path / 'missing.txt'}: no such file or folder" in capsys.readouterr().err
 
 
+@pytest.mark.tools
 def test_package_of_dgx1_logs_passes_the_official_package_checker(tmp_path, capsys):
     code = cli.main(
         ["package", str(DGX1), "--org", "NVIDIA", "--system", "dgx1_ngc20.06_pytorch",
@@ -252,6 +255,7 @@ def test_package_of_dgx1_logs_passes_the_official_package_checker(tmp_path, caps
     assert (results / "result_0.txt").read_text() == lzma.decompress(logs(DGX1)[0].read_bytes()).decode()
 
 
+@pytest.mark.tools
 def test_package_checker_accepts_one_failed_run_not_two(tmp_path):
     for failed in (1, 2):
         folder = tmp_path / f"in{failed}"

@@ -102,6 +102,18 @@ def test_device_probe_prints_what_the_container_check_reads():
     assert "built_for" in values and "cuda" in values
 
 
+def test_the_device_probe_counts_the_gpus_its_torch_build_has_no_kernels_for():
+    from mlperf_maskrcnn import probes  # torch-free at import: the probes import torch when they run
+
+    built = ["sm_80", "sm_86", "sm_90"]  # a CUDA 12.8+ build without Volta
+    assert probes.unsupported_gpus([(8, 0)] * 8, built) == 0
+    assert probes.unsupported_gpus([(7, 0), (8, 0), (7, 0), (9, 0)], built) == 2  # two V100s
+    assert probes.unsupported_gpus([(8, 0), (8, 0)], []) == 2  # a CPU-only build
+    assert probes.unsupported_gpus([], built) == 0
+    assert probes.has_kernels((8, 6), built) and not probes.has_kernels((8, 9), built)
+    assert not probes.has_kernels((7, 0), ["sm_70x", "compute_70"])  # an exact architecture only
+
+
 def test_an_installed_workload_finds_resources_through_the_one_variable(tmp_path):
     """As in the image: the package without its source tree around it."""
     site = tmp_path / "site-packages"

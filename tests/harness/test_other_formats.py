@@ -37,6 +37,7 @@ def google_layout(text: str) -> str:
     return "\n".join(other + [f":::MLLOG {json.dumps(r)}" for r in records + submission]) + "\n"
 
 
+@pytest.mark.tools
 def test_google_layout_scores_as_the_official_summarizer_does(tmp_path):
     org = tmp_path / "Google"
     results = org / "results" / "dgx1_blocks" / "maskrcnn"

@@ -4,6 +4,8 @@
 import json
 import lzma
 
+import pytest
+
 from acceptance import cli
 from acceptance.mlperf import package
 from conftest import NVIDIA_LOGS
@@ -33,6 +35,7 @@ def verdict_of(check: package.PackageCheck, name: str) -> package.Verdict:
     return next(v for v in check.verdicts if v.name.startswith(name))
 
 
+@pytest.mark.tools
 def test_a_description_lacking_number_of_nodes_fails(tmp_path, capsys):
     # As DellEMC's v0.7 file has it: "number of nodes", with spaces.
     system_json = description(tmp_path, rename={"number_of_nodes": "number of nodes"})
@@ -50,6 +53,7 @@ def test_a_description_lacking_number_of_nodes_fails(tmp_path, capsys):
     assert "system description checker (training 0.7.0): FAILED" in out and "Missing field number_of_nodes" in out
 
 
+@pytest.mark.tools
 def test_the_package_checker_crash_is_shown(tmp_path, capsys):
     # As Tencent's v0.7 file has it: "divison". The official checker raises KeyError: 'division'.
     system_json = description(tmp_path, rename={"division": "divison"})
@@ -63,6 +67,7 @@ def test_the_package_checker_crash_is_shown(tmp_path, capsys):
     assert "Traceback" not in out
 
 
+@pytest.mark.tools
 def test_a_generated_description_must_be_filled_in(tmp_path, capsys):
     args = ["package", str(DGX1), "--org", "ThaiSC", "--system", "tara_dgx1", "--no-check"]
     assert cli.main([*args, "--out", str(tmp_path / "a")]) == 1
@@ -78,6 +83,7 @@ def test_a_generated_description_must_be_filled_in(tmp_path, capsys):
     assert written["number_of_nodes"] == "1" and written["division"] == "closed"
 
 
+@pytest.mark.tools
 def test_a_forged_log_fails_the_package_though_mlperf_passes_it(tmp_path):
     lines = lzma.decompress(LOGS[2].read_bytes()).decode().splitlines()
     start = next(i for i, line in enumerate(lines) if '"key": "run_start"' in line)

@@ -149,3 +149,80 @@ def test_interpolated_and_out_of_table_batches(tmp_path):
     smoke.train_images = 32
     assert rcp.for_summary(smoke) is None
     assert rcp.for_summary(analysis.summarize(crafted_log(tmp_path / "closed.txt", 14))).batch == 128
+
+
+# ---- edges: where each RCP comes from, the band's bounds, pruning ------------------------------------
+def test_every_rcp_names_its_batch_and_the_data_file():
+    source = str(rcp.data_file())
+    exact, between, below = rcp.at(48), rcp.at(96), rcp.at(24)
+    assert [(r.batch, r.source) for r in (exact, between, below)] == [(48, source), (96, source), (24, source)]
+    assert exact.how == "RCP at batch 48" and below.how == "the batch-48 RCP: no smaller batch may converge faster"
+    assert (below.mean, below.stdev, below.min_epochs) == (exact.mean, exact.stdev, exact.min_epochs)
+    assert exact.describe() == (
+        "MLPerf training 1.0.0 RCP for Mask R-CNN at global batch 48 (RCP at batch 48): 14.00 epochs, a 5-run set "
+        "may average 14.00 to 16.80"
+    )
+
+
+def test_another_ruleset_is_read_where_asked():
+    # training 2.0.0 adds batch 8 (12.75 epochs) and prunes 48 and 64: batch 48 is interpolated there.
+    assert rcp.at(4, "2.0.0").mean == pytest.approx(12.75) and rcp.at(4).mean == 14.0
+    assert rcp.at(48, "2.0.0").how == "interpolated between batch 8 and 128"
+    assert rcp.judge_set([13] * 5, 4, "2.0.0").verdict == "within"
+    assert rcp.judge_set([13] * 5, 4).verdict == "below"
+    assert rcp.judge_set([14] * 5, 512, "2.0.0").message == "no MLPerf RCP above global batch 512 (training 2.0.0)"
+
+
+def test_a_verdict_carries_its_mean_and_rcp():
+    at48 = rcp.at(48)
+    none = rcp.judge_set([14] * 5, 512)
+    assert (none.epochs, none.rcp, none.verdict) == (14.0, None, "no RCP")
+    assert none.message == "no MLPerf RCP above global batch 512 (training 1.0.0)"
+    no_mean = rcp.judge_set([14, None, 14, None, 15], 48)
+    assert (no_mean.epochs, no_mean.rcp, no_mean.flagged) == (None, at48, False)
+    below, above = rcp.judge_set([13.5] * 5, 48), rcp.judge_set([17.3] * 5, 48)
+    assert (below.verdict, below.rcp, below.flagged) == ("below", at48, True)
+    assert below.message == (
+        f"below the RCP range: mean epochs 13.50 (runs: 13.5, 13.5, 13.5, 13.5, 13.5); {at48.describe()}; faster "
+        "than the reference converges: look for a hyperparameter or evaluation error"
+    )
+    assert (above.verdict, above.rcp, above.flagged) == ("above", at48, True)
+    assert above.message.endswith("; far slower than the reference converges: look at the system's numerics")
+    edge = rcp.judge_set([at48.max_epochs], 48)  # exactly at the band's top: within
+    assert edge.verdict == "within" and edge.message.startswith("within the RCP range: mean epochs 16.80")
+
+
+def test_the_smallest_acceptable_mean():
+    assert rcp.min_acceptable_mean(14.0, 0.0, 8) == 14.0
+    # one-sided t, alpha 0.05, 8 + 3 - 2 = 9 degrees of freedom: 1.8331
+    assert rcp.min_acceptable_mean(14.0, 1.0, 8) == pytest.approx(14.0 - 1.833113 * math.sqrt(1 / 8 + 1 / 3), abs=1e-5)
+
+
+def _rec(batch: int, mean: float) -> rcp.Record:
+    return rcp.Record(batch, (), mean, 0.0, mean)
+
+
+def test_pruning_drops_batches_above_the_line_of_their_neighbours():
+    assert [r.batch for r in rcp.pruned([_rec(32, 10.0), _rec(64, 15.0), _rec(128, 12.0)])] == [32, 128]
+    assert [r.batch for r in rcp.pruned([_rec(32, 10.0), _rec(64, 11.0), _rec(96, 12.0)])] == [32, 64, 96]  # on it
+    assert [r.batch for r in rcp.pruned([_rec(16, 11.0), _rec(32, 10.0), _rec(64, 12.0)])] == [32, 64]
+    by_batch = {r.batch: r for r in rcp.records()}
+    assert by_batch[64].epochs == (14,) * 9 + (20,)
+
+
+def test_an_rcp_file_mlperf_logging_would_not_read_is_named(tmp_path, monkeypatch):
+    bad = tmp_path / "rcps_maskrcnn.json"
+    bad.write_text(json.dumps({"maskrcnn_ref_48": {"BS": 48}}))
+    monkeypatch.setattr(rcp, "data_file", lambda ruleset=rcp.RULESET: bad)
+    with pytest.raises(ValueError) as err:
+        rcp.records()
+    assert str(err.value) == f"{bad}: not an RCP file mlperf-logging would read (KeyError('Epochs to converge'))"
+
+
+@pytest.mark.parametrize(("batch", "found"), [(48, 48), (1, 1), (0, None), (-48, None), ("48", None), (None, None)])
+def test_a_runs_rcp_needs_a_positive_global_batch(batch, found):
+    run = analysis.RunSummary("r", "success", True, "", 1.0, 14, 14, hyperparameters={"global_batch_size": batch})
+    run.train_images = analysis.COCO_TRAIN_FILTERED
+    got = rcp.for_summary(run)
+    assert (got.batch if got else None) == found
+    assert rcp.for_summary(run, "2.0.0") == (rcp.at(found, "2.0.0") if found else None)

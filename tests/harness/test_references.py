@@ -185,3 +185,107 @@ def test_find_reads_the_site_references(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     assert references.find("maskrcnn", "s:p", 1, "bundled", "time-to-train").perf["throughput"][0] == 5.0
     assert references.find("maskrcnn", "s:p", 2, "bundled", "time-to-train") is None
+
+
+# ---- what each refusal says, exactly ---------------------------------------------------------------
+def test_every_broken_entry_is_named_in_one_refusal(tmp_path):
+    text = GOOD.replace("upper: 0.1", "upper: x") + GOOD.replace("nodes: 1", "nodes: 3")
+    path = tmp_path / "test.yaml"
+    assert refusal(tmp_path, text) == (
+        f"{path}:1 (entry 0): perf.time_to_train: upper 'x' must be null or a fraction >= 0; "
+        f"{path}:10 (entry 1): nodes 3 is not a node count the checks run (1, 2, 4) or 'any'"
+    )
+
+
+def test_yaml_errors_and_repeated_keys_are_named_exactly(tmp_path):
+    path = tmp_path / "test.yaml"
+    message = refusal(tmp_path, "- {check: maskrcnn\n")
+    assert message.startswith(f"{path}: not valid YAML: while parsing a flow mapping in \"")
+    assert "\n" not in message and "  " not in message
+    text = GOOD.replace("upper: 0.1,", "upper: 0.1, upper: 5,").replace("source: measured", "source: a\n  source: b")
+    assert refusal(tmp_path, text) == (
+        f"{path}:7: key 'source' given twice in one mapping; {path}:9: key 'upper' given twice in one mapping"
+    )
+
+
+def test_an_entry_without_perf_says_only_that(tmp_path):
+    text = "- {check: gpus, system: s:p, source: x}\n"
+    assert refusal(tmp_path, text) == f"{tmp_path / 'test.yaml'}:1 (entry 0): lacks 'perf'"
+
+
+def test_perf_problems_of_every_variable_are_named(tmp_path):
+    text = (
+        "- check: maskrcnn\n  system: s:p\n  source: x\n  perf:\n"
+        "    speed: {value: 1, lower: null, upper: null, unit: img/s}\n"
+        "    throughput: 5\n"
+        "    time_to_train: {value: 1, lower: -1.0, upper: 0, unit: min}\n"
+        "    eval_time: {value: 1, lower: -1.5, upper: null, unit: s}\n"
+    )
+    where = f"{tmp_path / 'test.yaml'}:1 (entry 0): perf"
+    assert refusal(tmp_path, text) == (
+        f"{where}.speed: check maskrcnn reports no such variable (it reports time_to_train, throughput, epochs, "
+        f"eval_time, projected_time_to_train, score); "
+        f"{where}.throughput: must be {{value, lower, upper, unit}}; "
+        f"{where}.eval_time: lower -1.5 must be null or a fraction in [-1, 0]"
+    )
+
+
+def test_the_widest_bounds_are_accepted(tmp_path):
+    text = "- {check: gpus, system: s:p, source: x, perf: {gpu_count: {value: 8, lower: -1, upper: 0, unit: GPUs}}}\n"
+    found = references.find("gpus", "s:p", folder=write(tmp_path, text))
+    assert found.perf == {"gpu_count": (8.0, -1.0, 0.0, "GPUs")}
+    assert found.source == "x" and found.system == "s:p"
+
+
+def test_find_passes_the_whole_variant(tmp_path):
+    bound = "perf: {throughput: {value: VALUE, lower: null, upper: null, unit: img/s}}"
+    text = "".join(
+        f"- {{check: maskrcnn, system: s:p, source: {source}, implementation: {impl}, mode: {mode}, "
+        + bound.replace("VALUE", str(value))
+        + "}\n"
+        for source, impl, mode, value in [
+            ("b-ttt", "bundled", "time-to-train", 1),
+            ("n-ttt", "nvidia-v0.7", "time-to-train", 2),
+            ("b-tp", "bundled", "throughput", 3),
+            ("n-tp", "nvidia-v0.7", "throughput", 4),
+        ]
+    )
+    folder = write(tmp_path, text)
+    found = {
+        (impl, mode): references.find("maskrcnn", "s:p", 2, impl, mode, folder=folder).source
+        for impl in ("bundled", "nvidia-v0.7")
+        for mode in ("time-to-train", "throughput")
+    }
+    assert found == {
+        ("bundled", "time-to-train"): "b-ttt",
+        ("nvidia-v0.7", "time-to-train"): "n-ttt",
+        ("bundled", "throughput"): "b-tp",
+        ("nvidia-v0.7", "throughput"): "n-tp",
+    }
+
+
+def test_the_tie_named_is_the_pair_that_ties(tmp_path):
+    entries = [entry("a", 1, None, None), entry("b", 1, "bundled", None), entry("c", 1, None, "throughput")]
+    with pytest.raises(ReferenceError_) as err:
+        references.select(entries, "maskrcnn", "s:p", 1, "bundled", "throughput")
+    assert str(err.value) == (
+        "b and c both fit maskrcnn on s:p (nodes 1, implementation bundled, mode throughput) and neither is more "
+        "specific: make one of them more specific, or remove one"
+    )
+
+
+def test_validate_all_looks_up_each_variant_the_check_has_once(tmp_path):
+    path = tmp_path / "test.yaml"
+    gpus = "- {check: gpus, system: s:p, source: x, perf: {gpu_count: {value: 8, lower: 0, upper: 0, unit: GPUs}}}\n"
+    message = refusal(tmp_path, gpus * 2)
+    assert message == (
+        f"{path}:1 (entry 0) and {path}:2 (entry 1) both fit gpus on s:p (nodes None, implementation None, mode "
+        "None) and neither is more specific: make one of them more specific, or remove one"
+    )
+    busbw = "- {check: allreduce, system: s:p, source: x, perf: {busbw: {value: 1, lower: null, upper: null, unit: GB/s}}}\n"
+    message = refusal(tmp_path, busbw * 2)
+    tie = f"{path}:1 (entry 0) and {path}:2 (entry 1) both fit allreduce on s:p"
+    rest = "and neither is more specific: make one of them more specific, or remove one"
+    assert message == "; ".join(
+        f"{tie} (nodes {n}, implementation None, mode None) {rest}" for n in (1, 2, 4)
+    )

@@ -205,6 +205,25 @@ def test_failing_reference_fails_the_run(tmp_path):
     assert case["perfvalues"]["local:default:throughput"][5] == "fail"
 
 
+def test_a_partition_without_a_reference_fails_the_run(tmp_path):
+    """require_reference: references that bound other checks, none the all-reduce on local:default."""
+    others = (
+        "- check: gpus\n  system: local:default\n  source: other checks only (test)\n  perf:\n"
+        "    gpu_count: {value: 1, lower: null, upper: null, unit: GPUs}\n"
+    )
+    done, report = run_reframe(
+        ["-r", "-n", "AllreduceCheck", "-E", "num_nodes==1"],
+        tmp_path / "noref",
+        env=resources_with(tmp_path / "resources", others),
+        timeout=600,
+    )
+    assert done.returncode != 0
+    case = _case(report, "AllreduceCheck", num_nodes=1)
+    assert case["result"] == "fail" and case["fail_phase"] == "performance"
+    assert "no reference value found for performance variable 'busbw'" in case["fail_reason"]
+    assert case["reference_source"] == "none"
+
+
 def test_no_secret_reaches_reports_logs_or_perflogs(smoke_run):
     leaked = []
     for path in smoke_run["prefix"].rglob("*"):

@@ -30,6 +30,41 @@ def _slurm_env(state: Path) -> dict:
     return env
 
 
+DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
+
+
+def _started(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot: tells a PID reused later apart), None
+    when there is no such process or it is a zombie (it has ended; its parent has not reaped it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def _cluster_daemons(state: Path) -> dict[int, tuple[str, int]]:
+    """PID -> (daemon, start time) of every daemon of the cluster in ``state``, read from /proc:
+    munged and MariaDB name the folder on their command line, the Slurm daemons find their
+    configuration through SLURM_CONF in their environment."""
+    found = {}
+    conf = f"SLURM_CONF={state}/slurm.conf".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended while we looked
+        name = Path(argv[0].decode(errors="replace")).name
+        if name in DAEMONS and (str(state).encode() in b" ".join(argv) or conf in environ):
+            started = _started(int(entry.name))
+            if started is not None:
+                found[int(entry.name)] = (name, started)
+    return found
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
@@ -40,13 +75,19 @@ def cluster(tmp_path_factory):
         timeout=600,
     )
     assert up.returncode == 0, up.stdout + up.stderr
+    daemons = _cluster_daemons(state)
     env = _slurm_env(state)
     try:
+        names = sorted(name for name, _ in daemons.values())
+        assert names == sorted(["munged", "mariadbd", "slurmdbd", "slurmctld"] + ["slurmd"] * 4), names
         yield {"state": state, "env": env}
     finally:
         subprocess.run([str(ROOT / "tests" / "suite" / "cluster" / "slurm_down.sh"), str(state)], timeout=120)
-        pids = [line.split()[0] for line in (state / "pids").read_text().splitlines() if line.strip()]
-        assert not pids, "slurm_down.sh left daemons in its PID list"
+        # Each daemon seen at bring-up has ended (its PID gone, a zombie, or another process's by now),
+        # and no daemon of this cluster runs under any PID.
+        alive = {pid: name for pid, (name, started) in daemons.items() if _started(pid) == started}
+        assert not alive, f"slurm_down.sh left daemons of the cluster running: {alive}"
+        assert not _cluster_daemons(state), "a daemon of the cluster runs after slurm_down.sh"
 
 
 def _squeue(env: dict) -> str:

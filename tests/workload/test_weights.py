@@ -47,6 +47,33 @@ def test_loader_maps_every_tensor_of_a_synthetic_pkl(tmp_path):
     assert torch.all(state["layer2.1.bn2.running_mean"] == 0) and torch.all(state["layer2.1.bn2.running_var"] == 1)
 
 
+def test_every_frozen_bn_gets_its_own_scale_and_bias(tmp_path):
+    """Detectron's names written out here (not taken from the loader's table): ResNet-50's stages
+    res2..res5 have 3, 4, 6, 3 blocks; branch2a/b/c are conv1/2/3 with bn1/2/3, branch1 the
+    downsample of block 0; _bn_s is the frozen BN's scale (weight), _bn_b its bias."""
+    path = tmp_path / "R-50.pkl"
+    blobs = synthetic_blobs(seed=1)
+    weights.write_blobs(path, blobs)
+    body = build_backbone().body
+    weights.load_backbone_weights(body, path)
+    tensors = {**dict(body.named_parameters()), **dict(body.named_buffers())}
+    state = {name: t.detach().numpy() for name, t in tensors.items()}
+    expected = {"bn1.weight": "res_conv1_bn_s", "bn1.bias": "res_conv1_bn_b", "conv1.weight": "conv1_w"}
+    for stage, blocks in {2: 3, 3: 4, 4: 6, 5: 3}.items():
+        for block in range(blocks):
+            for letter, index in (("a", 1), ("b", 2), ("c", 3)):
+                torch_name = f"layer{stage - 1}.{block}"
+                expected[f"{torch_name}.conv{index}.weight"] = f"res{stage}_{block}_branch2{letter}_w"
+                expected[f"{torch_name}.bn{index}.weight"] = f"res{stage}_{block}_branch2{letter}_bn_s"
+                expected[f"{torch_name}.bn{index}.bias"] = f"res{stage}_{block}_branch2{letter}_bn_b"
+        expected[f"layer{stage - 1}.0.downsample.0.weight"] = f"res{stage}_0_branch1_w"
+        expected[f"layer{stage - 1}.0.downsample.1.weight"] = f"res{stage}_0_branch1_bn_s"
+        expected[f"layer{stage - 1}.0.downsample.1.bias"] = f"res{stage}_0_branch1_bn_b"
+    assert len(expected) == 159
+    wrong = [name for name, blob in expected.items() if not np.array_equal(state[name], blobs[blob])]
+    assert wrong == []
+
+
 def test_caffe2_latin1_pickle_without_blobs_wrapper(tmp_path):
     path = tmp_path / "plain.pkl"
     with path.open("wb") as handle:

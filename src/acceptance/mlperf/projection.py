@@ -143,7 +143,7 @@ def window(source: str | Path | ParsedLog, minutes: float | None = DEFAULT_MINUT
     damaged = [str(p) for p in log.problems if p.line <= last_line]
     if damaged:
         raise ValueError(f"{damaged[0]} (within the window: no projection from a damaged log)")
-    cut = ParsedLog(log.path, inside, [], log.iteration_times, log.iteration_rates)
+    cut = ParsedLog(log.path, inside)  # the records of the window; the lines are placed from the whole log
     batch, train_images, eval_images = _sizes(cut)
     epoch_starts, epoch_stops = _by_epoch(cut.all("epoch_start")), _by_epoch(cut.all("epoch_stop"))
     span = f"within {minutes:g} min of run_start" if minutes is not None else "in the log"

@@ -59,6 +59,8 @@ def _crash(output: list[str]) -> str:
     if not frames:
         return exception
     index, last = frames[-1]
-    code = tail[index + 1].strip() if index + 1 < len(tail) and not _FRAME.match(tail[index + 1]) else ""
+    # The frame's source line, indented under it (a frame of code without source has none).
+    following = tail[index + 1] if index + 1 < len(tail) else ""
+    code = following.strip() if following.startswith("    ") and not _FRAME.match(following) else ""
     where = f"{Path(last.group(1)).name}:{last.group(2)}"
     return f"{exception} (at {where}: {code})" if code else f"{exception} (at {where})"

@@ -80,10 +80,21 @@ class ReportData:
         return found
 
 
-def _result(case: dict) -> tuple[str, str]:
+def _result(case: dict, others: dict[tuple[str, str], dict]) -> tuple[str, str]:
+    """(pass / fail / skip, why): anything but a pass or a plain skip is a failure (ReFrame's
+    abort, fail_deps, xfail); a case skipped because a test it depends on did not pass (ReFrame's
+    fail_deps, a failed fixture's dependants too) names those tests. ``others``: the run's cases
+    by (unique_name, system:partition)."""
     result = case.get("result") or "unknown"
     if result == "skip":
         return "skip", case.get("skip_reason") or case.get("fail_reason") or "skipped"
+    if result == "fail_deps":
+        failed = []
+        for name, where, *_ in case.get("dependencies_actual") or []:
+            dep = others.get((name, where), {})
+            if dep.get("result") != "pass":
+                failed.append(f"{dep.get('display_name') or name} ({dep.get('result') or 'not run'})")
+        return "fail", "dependencies failed: " + (", ".join(failed) or "(not named in the run report)")
     if result != "pass":
         return "fail", f"{case.get('fail_phase')}: {case.get('fail_reason')}"
     return result, ""
@@ -110,15 +121,15 @@ def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
     report = read_run_report(path)
     found = []
     for run in report.get("runs", []):
-        for case in run.get("testcases", []):
-            if case.get("fixture"):
-                continue
-            found.append(_criterion(case))
+        cases = run.get("testcases", [])
+        by_name = {(c.get("unique_name"), f"{c.get('system')}:{c.get('partition')}"): c for c in cases}
+        # Fixtures are no criteria; a failed one fails its dependants (fail_deps), which name it.
+        found += [_criterion(case, by_name) for case in cases if not case.get("fixture")]
     return found, report.get("session_info", {})
 
 
-def _criterion(case: dict) -> Criterion:
-    result, reason = _result(case)
+def _criterion(case: dict, others: dict[tuple[str, str], dict]) -> Criterion:
+    result, reason = _result(case, others)
     check = case["name"].split()[0]
     crit = Criterion(
         check=check,

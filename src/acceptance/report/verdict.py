@@ -62,9 +62,9 @@ def _display_result(crit: Criterion, dry_run: bool) -> str:
 
 def case_counts(criteria: list[Criterion], dry_run: bool) -> dict[str, int]:
     counts = {"passed": 0, "failed": 0, "skipped": 0}
-    names = {"pass": "passed", "fail": "failed", "skip": "skipped", NOT_EXECUTED: NOT_EXECUTED}
+    names = {"pass": "passed", "skip": "skipped", NOT_EXECUTED: NOT_EXECUTED}
     for crit in criteria:
-        key = names.get(_display_result(crit, dry_run), "failed")
+        key = names.get(_display_result(crit, dry_run), "failed")  # "fail", and anything unknown
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -153,12 +153,12 @@ def judge(data: ReportData, modes: dict[str, Mode], source: str = "resources/mod
         outcome, why = judge_set(entry["folder"], data.log_sets.get(entry["folder"], []), entry["score"])
         outcomes.append(outcome)
         reasons += why
-    verdict = run or Verdict(NO_VERDICT, counts=_run_counts(data))
-    verdict.outcome = max(outcomes, key=_RANK.__getitem__) if outcomes else NO_VERDICT
-    verdict.reasons = reasons or ["nothing to judge: no run report and no MLPerf log"]
+    outcome = max(outcomes, key=_RANK.__getitem__) if outcomes else NO_VERDICT
+    reasons = reasons or ["nothing to judge: no run report and no MLPerf log"]
     if run is None:
-        verdict.counts = _run_counts(data)
-    return verdict
+        return Verdict(outcome, counts=_run_counts(data), reasons=reasons)
+    run.outcome, run.reasons = outcome, reasons
+    return run
 
 
 def _run_counts(data: ReportData) -> dict[str, int]:

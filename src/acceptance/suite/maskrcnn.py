@@ -34,13 +34,12 @@ import reframe.utility.sanity as sn
 import reframe.utility.typecheck as typ
 from reframe.core.builtins import parameter, performance_function, run_after, run_before, sanity_function, variable
 
-from mlperf_maskrcnn import contract
 from mlperf_maskrcnn import recipe as recipes
 
 from .. import containers
-from ..mlperf import analysis, compliance, projection, rcp
+from ..mlperf import analysis, projection, rcp
 from ..mlperf.score import RUNS_FOR_SCORE
-from . import hooks, launch, mlperf_set
+from . import hooks, launch, mlperf_set, sanity
 from .base import SuiteTest
 from .constants import (
     ENV_FEATURE_MASKRCNN,
@@ -265,16 +264,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         return hooks.container_command(self, self.image, binds, self.layout.gpus_per_node > 0)
 
     def binding_options(self) -> list[str]:
-        """srun's per-rank core masks on GPU nodes (see hooks.gpu_core_masks)."""
-        if not self.cpu_bind:
-            self.binding = "off (-S cpu_bind=false)"
-            return []
+        """srun's per-rank core masks on GPU nodes (see hooks.gpu_core_masks, sanity.binding)."""
         masks, why = hooks.gpu_core_masks(self.current_partition, self.layout)
-        if not masks or not hooks.uses_srun(self):
-            self.binding = why or "none: the launcher is not srun"
-            return []
-        self.binding = "mask_cpu:" + ",".join(masks)
-        return [f"--cpu-bind=verbose,{self.binding}"]
+        self.binding, options = sanity.binding(self.cpu_bind, masks, why, hooks.uses_srun(self))
+        return options
 
     def recipe_spec(self) -> recipes.Recipe:
         """The recipe's hyperparameters and rules (mlperf_maskrcnn.recipe is torch-free)."""
@@ -296,40 +289,10 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
         return self._summary
 
     def verdicts(self) -> list[tuple[bool, str]]:
-        """(passed, reason) for each criterion, in the order a reader needs them."""
+        """(passed, reason) for each criterion, in the order a reader needs them (sanity.run_verdicts)."""
         log = self.mlperf_log_path
-        if not log.is_file():
-            return [(False, f"no MLPerf log at {log}: the trainer did not start; {self.job_end_hint()}")]
-        s = self.summary()
-        # A damaged log (garbled or truncated records) is never a pass, whatever else it says.
-        results = [(not s.problems, "MLPerf log problems: " + "; ".join(s.problems[:3]))]
-        if s.refused and s.status != "incomplete":
-            # A refused log says nothing trustworthy about quality or compliance: its problems are the verdict.
-            return results
-        if s.status == "incomplete":
-            # Cut off: what ended it is the news; the quality and compliance verdicts would only
-            # repeat that the log is unfinished.
-            results.append((False, f"{s.reason}; {self.job_end_hint()}"))
-            return results
-        kind = s.stop_kind
-        if self.mode == "throughput":
-            results.append((s.throughput_iteration is not None, "no training throughput in the log"))
-            done = kind in ("", contract.THROUGHPUT_DONE)  # NVIDIA's trainer has no stop kinds
-            results.append((done, f"run_stop status {s.status}: {s.reason}"))
-            return results
-        best = s.best
-        best_text = (
-            f"best BBOX {best.bbox:.4f} SEGM {best.segm or 0:.4f} at epoch {best.epoch}" if best else "no evaluation"
-        )
-        stop_reason = f"run_stop status {s.status}: {s.reason}"
-        if kind in contract.KINDS_NEEDING_JOB_OUTPUT:
-            stop_reason += f"; {self.job_end_hint()}"
-        results.append((s.status == "success", stop_reason))
-        results.append((s.converged, f"quality target BBOX 0.377 / SEGM 0.339 not met ({best_text})"))
-        if self.check_compliance:
-            verdict = compliance.check(log)
-            results.append((verdict.passed, "compliance checker (0.7.0) failed: " + "; ".join(verdict.messages[-3:])))
-        return results
+        summary = self.summary() if log.is_file() else None
+        return sanity.run_verdicts(log, summary, self.mode, self.check_compliance, self.job_end_hint)
 
     def job_end_hint(self) -> str:
         """Why the job ended early, from what the launcher, the scheduler and the ranks printed."""
@@ -343,7 +306,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
 
     @sanity_function
     def assert_run(self):
-        failed = [why for ok, why in self.verdicts() if not ok]
+        failed = sanity.failures(self.verdicts())
         return sn.assert_true(not failed, msg="; ".join(failed) or "ok")
 
     @performance_function("min")
@@ -352,8 +315,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
 
     @performance_function("img/s")
     def throughput(self):
-        s = self.summary()
-        return s.throughput_iteration if s.throughput_iteration is not None else s.throughput_epoch
+        return sanity.run_throughput(self.summary())
 
     @performance_function("epochs")
     def epochs(self):

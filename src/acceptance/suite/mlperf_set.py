@@ -52,7 +52,7 @@ from ..mlperf import rcp
 from ..mlperf import score as scoring
 from ..mlperf.analysis import RunSummary
 from ..mlperf.sets import TIME_TO_TRAIN, describe
-from . import hooks
+from . import hooks, sanity
 from .base import SuiteTest
 from .constants import ENV_FEATURE_MASKRCNN, IMPLEMENTATIONS, NODE_COUNTS, TAG_ACCEPTANCE
 
@@ -151,19 +151,10 @@ class MaskRCNNScore(rfm.RunOnlyRegressionTest, SuiteTest):
 
     @sanity_function
     def assert_scorable(self):
-        runs = self.runs()
-        problems = []
-        recipes = sorted({run.recipe for run in runs})
-        if len(recipes) > 1:
-            problems.append(f"the runs used different recipes ({', '.join(recipes)}): not one set")
-        self.recipe = recipes[0] if recipes else ""
-        batches = sorted({str(s.hyperparameters.get("global_batch_size")) for s in self.summaries()})
-        if len(batches) > 1:
-            problems.append(f"the runs logged different global batches ({', '.join(batches)}): not one set")
-        result = self.result()
-        problems += result.problems
-        if result.value is None and not result.problems:
-            problems.append(result.note)
+        recipes = [run.recipe for run in self.runs()]
+        self.recipe = min(recipes, default="")
+        batches = [str(s.hyperparameters.get("global_batch_size")) for s in self.summaries()]
+        problems = sanity.set_problems(recipes, batches, self.result())
         return sn.assert_true(not problems, msg="; ".join(problems) or "ok")
 
     @performance_function("min")
@@ -175,8 +166,8 @@ class MaskRCNNScore(rfm.RunOnlyRegressionTest, SuiteTest):
         return rcp.set_mean([s.epochs_to_target for s in self.summaries()])
 
     def dropped(self, why: str) -> float | None:
-        by_path = {s.path: s.time_to_train_min for s in self.summaries()}
-        return next((by_path[p] for p, text in self.result().dropped.items() if text == why), None)
+        minutes = {s.path: s.time_to_train_min for s in self.summaries()}
+        return sanity.dropped_minutes(self.result(), minutes, why)
 
     @performance_function("min")
     def dropped_fastest(self):

@@ -326,9 +326,8 @@ def validate_all(folder: Path | None = None) -> list[Entry]:
         for nodes, implementation, mode in variants:
             try:
                 select(entries, check, system, nodes, implementation, mode)
-            except ReferenceError_ as err:
-                if str(err) not in problems:
-                    problems.append(str(err))
+            except ReferenceError_ as err:  # each variant once: its message names it
+                problems.append(str(err))
     if problems:
         raise ReferenceError_("; ".join(problems))
     return entries

@@ -13,7 +13,6 @@ else with the suite's own interpreter (``hooks.workload_python``).
 
 from __future__ import annotations
 
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from reframe.core.builtins import parameter, performance_function, run_after, ru
 from mlperf_maskrcnn import contract
 
 from .. import containers
-from . import hooks, launch
+from . import hooks, launch, sanity
 from .base import SuiteTest
 from .constants import (
     ENV_FEATURE_MASKRCNN,
@@ -35,9 +34,6 @@ from .constants import (
     TAG_ACCEPTANCE,
     TAG_SYSTEM,
 )
-
-# NCCL's own start-up line (NCCL_DEBUG=INFO) naming the network it uses; "Socket" is its TCP fallback.
-NCCL_NETWORK = r"NCCL INFO Using network (\S[^\n]*)"
 
 
 class _SystemCheck(rfm.RunOnlyRegressionTest, SuiteTest):
@@ -96,33 +92,15 @@ class GpusVisible(_SystemCheck):
         listing = 'nvidia-smi --query-gpu=name --format=csv,noheader | sed "s/^/$(hostname): /"'
         self.executable = shlex.join(["bash", "-c", listing])
 
-    def per_node(self) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for line in self.output().splitlines():
-            host, sep, name = line.partition(": ")
-            if sep and host and " " not in host:
-                found.setdefault(host, []).append(name.strip())
-        return found
-
     @sanity_function
     def model_and_count(self):
-        found = self.per_node()
-        problems = []
-        if len(found) != self.expected_nodes:
-            answered = ", ".join(found) or "none"
-            problems.append(f"{len(found)} node(s) answered ({answered}), expected {self.expected_nodes}")
-        for host, names in sorted(found.items()):
-            wrong = [n for n in names if self.expected_model not in n]
-            if len(names) != self.expected_count:
-                problems.append(f"{host}: nvidia-smi lists {len(names)} GPUs, expected {self.expected_count}")
-            if wrong:
-                problems.append(f"{host}: {len(wrong)} GPU(s) are not {self.expected_model}: {wrong[0]}")
+        found = sanity.gpus_by_host(self.output())
+        problems = sanity.gpu_problems(found, self.expected_nodes, self.expected_model, self.expected_count)
         return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("GPUs")
     def gpu_count(self):
-        counts = [len(names) for names in self.per_node().values()]
-        return min(counts) if counts else 0
+        return sanity.fewest_gpus(sanity.gpus_by_host(self.output()))
 
 
 class AllreduceBandwidth(_SystemCheck):
@@ -142,30 +120,17 @@ class AllreduceBandwidth(_SystemCheck):
         options = ["--size-mb", str(self.size_mb), "--iters", str(self.iters)]
         self.executable = self.probe_command("allreduce", options, gpus=self.layout.gpus_per_node > 0)
 
-    def network(self) -> str:
-        """The network NCCL chose, from its start-up lines ('' on CPU partitions)."""
-        names = re.findall(NCCL_NETWORK, self.output())
-        return names[0].strip() if names else ""
-
     @sanity_function
     def reported(self):
-        values = self.probe()
-        problems = []
-        if values.get("ranks") != str(self.num_tasks):
-            problems.append(f"all-reduce ran on {values.get('ranks', 'no')} ranks, expected {self.num_tasks}")
-        if float(values.get("busbw_GBps", 0) or 0) <= 0:
-            problems.append("no bus bandwidth measured")
-        network = self.network()
-        if self.layout.gpus_per_node and self.num_nodes > 1 and network.lower() == "socket":
-            problems.append(
-                "NCCL fell back to TCP sockets across nodes (NCCL_DEBUG: 'Using network Socket'): the "
-                "partition's network plugin did not load in the job (extras 'nccl' in config/)"
-            )
+        network = sanity.nccl_network(self.output())
+        problems = sanity.allreduce_problems(
+            self.probe(), self.num_tasks, network, self.layout.gpus_per_node, self.num_nodes
+        )
         return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("GB/s")
     def busbw(self):
-        return float(self.probe().get("busbw_GBps", 0) or 0)
+        return sanity.probe_number(self.probe(), "busbw_GBps")
 
 
 class ContainerStarts(_SystemCheck):
@@ -189,20 +154,12 @@ class ContainerStarts(_SystemCheck):
 
     @sanity_function
     def sees_gpus(self):
-        values = self.probe()
-        problems = []
-        if values.get("gpu_count") != str(self.expected_gpus):
-            problems.append(f"the image sees {values.get('gpu_count', 'no')} GPUs, the node has {self.expected_gpus}")
-        if values.get("unsupported_gpus", "0") != "0":
-            problems.append(
-                f"{values['unsupported_gpus']} GPU(s) have no kernels in the image's torch build (see 'built_for' "
-                "in the output; resources/containers/README.md, 'CUDA and the GPU generation')"
-            )
+        problems = sanity.container_problems(self.probe(), self.expected_gpus)
         return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("GPUs")
     def gpus(self):
-        return int(self.probe().get("gpu_count", 0) or 0)
+        return int(sanity.probe_number(self.probe(), "gpu_count"))
 
 
 class CocoManifest(_SystemCheck):
@@ -224,7 +181,8 @@ class CocoManifest(_SystemCheck):
 
     @sanity_function
     def verified(self):
-        return sn.assert_found(r"^verdict: OK", self.stdout, msg="COCO tree does not match the manifest (see output)")
+        problems = sanity.coco_problems(self.output())
+        return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("files")
     def problems(self):
@@ -260,9 +218,9 @@ class LoaderRate(_SystemCheck):
 
     @sanity_function
     def reported(self):
-        loaded = int(self.probe().get("images", 0) or 0)
-        return sn.assert_ge(loaded, self.images, msg="loaded {0} images, expected {1}")
+        problems = sanity.loader_problems(self.probe(), self.images)
+        return sn.assert_true(not problems, msg="; ".join(problems))
 
     @performance_function("img/s")
     def images_per_s(self):
-        return float(self.probe().get("images_per_s", 0) or 0)
+        return sanity.probe_number(self.probe(), "images_per_s")
