@@ -70,7 +70,8 @@ def saved_bytes(trainer, images, targets, precision: str) -> int:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-autocast"):
-            losses = trainer.model(images, targets)
+            # The loader gives uint8 BGR images; the trainer makes them float on the device.
+            losses = trainer.model([img.float() for img in images], targets)
     total = sum(seen.values())
     del losses
     return total

@@ -85,9 +85,11 @@ def resources_with(folder: Path, references: str) -> dict[str, str]:
     """A resources/ folder whose references are ``references`` (YAML text) and whose other
     subfolders are the project's: the environment that points every reader at it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for entry in (ROOT / "resources").iterdir():  # folders and files (modes.yaml) alike
-        if entry.name != "references":
+    for entry in (ROOT / "resources").iterdir():
+        if entry.is_dir() and entry.name != "references":
             (folder / entry.name).symlink_to(entry)
+        elif entry.is_file():  # copied, not linked: a test may write its own modes.yaml here
+            shutil.copy(entry, folder / entry.name)
     (folder / "references").mkdir()
     (folder / "references" / "test.yaml").write_text(references)
     return {"ACCEPTANCE_RESOURCES": str(folder)}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SECRETS, cases_of, resources_with, run_reframe
+from conftest import ROOT, SECRETS, cases_of, resources_with, run_reframe
 
 
 def _case(report, name_part: str, **params) -> dict:
@@ -166,24 +166,21 @@ def test_missing_account_stops_before_submission(tmp_path, tara_env):
 def test_shell_syntax_in_a_variable_is_one_argument(tmp_path):
     marker = tmp_path / "pwned"
     prefix = tmp_path / "inject"
-    done, _ = run_reframe(
-        [
-            "--dry-run",
-            "-n",
-            "MaskRCNNSmoke",
-            "-E",
-            "num_nodes==1 and mode=='throughput'",
-            "-S",
-            f"MaskRCNNSmoke.recipe=smoke; touch {marker}",
-            # A dry run does not run the synthetic-data fixture: point at an existing folder.
-            "-S",
-            f"MaskRCNNSmoke.data_dir={tmp_path}",
-        ],
-        prefix,
-    )
+    variant = ["-n", "MaskRCNNSmoke", "-E", "num_nodes==1 and mode=='throughput'"]
+    # A dry run does not run the synthetic-data fixture: point at an existing folder.
+    data = ["-S", f"MaskRCNNSmoke.data_dir={tmp_path}"]
+    weights = f"{tmp_path}/R-50.pkl; touch {marker}"
+    done, _ = run_reframe(["--dry-run", *variant, *data, "-S", f"MaskRCNNSmoke.weights_file={weights}"], prefix)
     assert done.returncode == 0, done.stdout[-2000:]
     script = next(prefix.glob("stage/local/default/maskrcnn/MaskRCNNSmoke_*/rfm_job.sh")).read_text()
-    assert f"'smoke; touch {marker}'" in script
+    assert f"--weights '{weights}'" in script
+    # A recipe name with shell syntax is one (unknown) name: refused at set-up, naming it; nothing runs.
+    done, report = run_reframe(
+        ["--dry-run", *variant, *data, "-S", f"MaskRCNNSmoke.recipe=smoke; touch {marker}"], tmp_path / "recipe"
+    )
+    (case,) = [c for c in cases_of(report) if c["name"].startswith("MaskRCNNSmoke")]
+    assert case["result"] == "fail" and case["fail_phase"] == "setup"
+    assert f"recipe file {ROOT}/resources/recipes/smoke; touch {marker}.yaml not found" in case["fail_reason"]
     assert not marker.exists()
 
 

@@ -55,10 +55,13 @@ def test_a_dry_run_gives_no_verdict_and_names_what_a_real_run_would_lack(tmp_pat
     done, report = run_reframe(["--system", "tara:dgx", "--mode", "acceptance", "--dry-run"], tmp_path, env, 300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = sorted(c["result"] for c in cases_of(report))
-    assert results.count("pass") == 2 and results.count("skip") == 8  # ReFrame calls the dry cases 'pass'
+    # ReFrame calls the dry cases 'pass' (GPUs visible, coverage). Skipped: the five runs of both
+    # 4-node MLPerf variants and their two set scores (1 node here), the all-reduce at 1 node (no
+    # image) and at 2 and 4 (1 node), the container, COCO and loader checks (no image, no data).
+    assert results.count("pass") == 2 and results.count("skip") == 18
     summary = report_of(tmp_path / "report.json", tmp_path / "out")
     assert verdict_line(summary) == (
-        "Overall verdict: **NO VERDICT (dry run)** (0 passed, 0 failed, 8 skipped, 2 not executed (dry run))"
+        "Overall verdict: **NO VERDICT (dry run)** (0 passed, 0 failed, 18 skipped, 2 not executed (dry run))"
     )
     assert "PASS" not in summary.split("## ")[0]  # the title, the verdict and its reasons
     assert ("a real run would still lack: MLPerf time-to-train run on 4 nodes on tara:dgx: skipped: "

@@ -123,3 +123,41 @@ def test_rank_lines_round_trip():
 def test_probe_lines_round_trip():
     text = "\n".join(contract.probe_line(k, v) for k, v in [("busbw_GBps", "0.5612"), ("ranks", 2), ("gpu_0", "A B")])
     assert contract.read_probe("noise line\n" + text) == {"busbw_GBps": "0.5612", "ranks": "2", "gpu_0": "A B"}
+
+
+def _rank_pid(launcher: int, rank: int) -> int:
+    for pid in descendants(launcher):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in environ and b"mlperf_maskrcnn" in cmdline and b"multiprocessing" not in cmdline:
+            return pid
+    raise AssertionError(f"rank {rank} not found below {launcher}")
+
+
+def test_a_hung_peer_ends_the_run_with_run_stop_after_the_timeout(tree, tmp_path):
+    """Rank 1 stops answering (SIGSTOP: a hung node); rank 0, blocked in its next collective, is
+    ended by the trainer's watchdog after --dist-timeout with run_stop and the reason, instead of
+    waiting for the backend's timeout or the job's wall time."""
+    log = tmp_path / "log.txt"
+    run = _torchrun(tree, log, "--dist-timeout", "15", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.is_file() and "progress: iter 3/" in log.read_text()):
+        time.sleep(0.5)
+    hung = _rank_pid(run.pid, 1)
+    os.kill(hung, signal.SIGSTOP)
+    stopped_at = time.time()
+    try:
+        while time.time() - stopped_at < 120 and parse.parse(log).last("run_stop") is None:
+            time.sleep(0.5)
+        waited = time.time() - stopped_at
+    finally:
+        os.kill(hung, signal.SIGKILL)
+        run.communicate(timeout=120)
+    stop = parse.parse(log).last("run_stop")
+    assert stop is not None, "no run_stop within 120 s of the hang"
+    assert stop.metadata["status"] == "aborted" and stop.metadata["stop_kind"] == contract.DISTRIBUTED_FAILURE
+    assert "rank 0 made no progress for 15 s" in stop.metadata["reason"]
+    assert 15 <= waited < 60  # the trainer's timeout, not the backend's (15 + 120 s)

@@ -185,6 +185,23 @@ def gpu_core_masks(partition, layout: Layout) -> tuple[list[str], str]:
     return masks, ""
 
 
+def nvidia_checkout_problem(checkout: str) -> str:
+    """Why ``checkout`` cannot run NVIDIA's trainer ('' when it can): missing, or not built."""
+    root = Path(checkout)
+    if not (root / "tools" / "train_mlperf.py").is_file():
+        return (
+            f"{checkout} is not NVIDIA's v0.7 maskrcnn checkout (no tools/train_mlperf.py): clone "
+            "mlcommons/training_results_v0.7 and point at NVIDIA/benchmarks/maskrcnn/implementations/pytorch"
+        )
+    if not any((root / "maskrcnn_benchmark").glob("_C*.so")):
+        return (
+            f"{checkout} is not built (no maskrcnn_benchmark/_C*.so): build it in its image, "
+            f"singularity exec --nv IMAGE bash -c 'cd {checkout} && python setup.py build_ext --inplace' "
+            "(resources/containers/README.md)"
+        )
+    return ""
+
+
 # ---- f(test): set attributes, or skip / refuse saying why --------------------------------------------
 def set_layout(test, nodes: int) -> Layout:
     """Tasks and GPUs per node for ``nodes`` nodes of the test's partition (skip where impossible)."""

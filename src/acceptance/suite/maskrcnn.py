@@ -62,23 +62,6 @@ DEFAULT_RUN_LIMIT = "10h"
 THROUGHPUT_LIMIT = "1h"
 
 
-def nvidia_checkout_problem(checkout: str) -> str:
-    """Why ``checkout`` cannot run NVIDIA's trainer ('' when it can): missing, or not built."""
-    root = Path(checkout)
-    if not (root / "tools" / "train_mlperf.py").is_file():
-        return (
-            f"{checkout} is not NVIDIA's v0.7 maskrcnn checkout (no tools/train_mlperf.py): clone "
-            "mlcommons/training_results_v0.7 and point at NVIDIA/benchmarks/maskrcnn/implementations/pytorch"
-        )
-    if not any((root / "maskrcnn_benchmark").glob("_C*.so")):
-        return (
-            f"{checkout} is not built (no maskrcnn_benchmark/_C*.so): build it in its image, "
-            f"singularity exec --nv IMAGE bash -c 'cd {checkout} && python setup.py build_ext --inplace' "
-            "(resources/containers/README.md)"
-        )
-    return ""
-
-
 class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
     """MLPerf v0.7 Mask R-CNN training to target, judged by its MLPerf log (see module docs)."""
 
@@ -172,7 +155,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
                     "-S nvidia_checkout=PATH (NVIDIA/benchmarks/maskrcnn/implementations/pytorch of "
                     "mlcommons/training_results_v0.7, built in the NGC 20.06 image)"
                 )
-            why = nvidia_checkout_problem(self.nvidia_checkout)
+            why = hooks.nvidia_checkout_problem(self.nvidia_checkout)
             if why:
                 self.skip_because(why)
             if not self.image:
