@@ -19,8 +19,8 @@ def progress(iteration: int, rate: float) -> str:
 
 def head(division="open", batch=10, train=1000, val=200) -> list[str]:
     lines = [mllog("init_start", None, T0 - 5000), mllog("submission_division", division, T0 - 4000)]
-    lines += [mllog(key, value, T0 - 3000) for key, value in
-              (("global_batch_size", batch), ("train_samples", train), ("eval_samples", val)) if value is not None]  # fmt: skip
+    sizes = (("global_batch_size", batch), ("train_samples", train), ("eval_samples", val))
+    lines += [mllog(key, value, T0 - 3000) for key, value in sizes if value is not None]
     return lines + [mllog("run_start", None, T0)]
 
 
@@ -124,8 +124,10 @@ def test_a_closed_log_trains_on_all_of_coco_and_takes_the_rcp(tmp_path):
     seen = projection.window(write_log(tmp_path, lines), minutes=None)
     assert (seen.batch, seen.train_images, seen.eval_images) == (4, 117266, 5000)
     got = projection.project(tmp_path / "result_0.txt", minutes=None)
-    assert got.epochs == 14.0 and got.epochs_from == "MLPerf training 1.0.0 RCP, the batch-48 RCP: no smaller batch " \
-        "may converge faster"
+    assert (
+        got.epochs == 14.0
+        and got.epochs_from == "MLPerf training 1.0.0 RCP, the batch-48 RCP: no smaller batch may converge faster"
+    )
     assert projection.project(tmp_path / "result_0.txt", minutes=None, ruleset="2.0.0").epochs == pytest.approx(12.75)
     big = write_log(tmp_path / "big", head("closed", batch=512) + running_log()[7:])
     with pytest.raises(ValueError) as err:

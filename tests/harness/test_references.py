@@ -200,7 +200,7 @@ def test_every_broken_entry_is_named_in_one_refusal(tmp_path):
 def test_yaml_errors_and_repeated_keys_are_named_exactly(tmp_path):
     path = tmp_path / "test.yaml"
     message = refusal(tmp_path, "- {check: maskrcnn\n")
-    assert message.startswith(f"{path}: not valid YAML: while parsing a flow mapping in \"")
+    assert message.startswith(f'{path}: not valid YAML: while parsing a flow mapping in "')
     assert "\n" not in message and "  " not in message
     text = GOOD.replace("upper: 0.1,", "upper: 0.1, upper: 5,").replace("source: measured", "source: a\n  source: b")
     assert refusal(tmp_path, text) == (
@@ -282,10 +282,8 @@ def test_validate_all_looks_up_each_variant_the_check_has_once(tmp_path):
         f"{path}:1 (entry 0) and {path}:2 (entry 1) both fit gpus on s:p (nodes None, implementation None, mode "
         "None) and neither is more specific: make one of them more specific, or remove one"
     )
-    busbw = "- {check: allreduce, system: s:p, source: x, perf: {busbw: {value: 1, lower: null, upper: null, unit: GB/s}}}\n"
+    busbw = "- {check: allreduce, system: s:p, source: x, perf: {busbw: {value: 1, lower: null, upper: null, unit: GB/s}}}\n"  # noqa: E501
     message = refusal(tmp_path, busbw * 2)
     tie = f"{path}:1 (entry 0) and {path}:2 (entry 1) both fit allreduce on s:p"
     rest = "and neither is more specific: make one of them more specific, or remove one"
-    assert message == "; ".join(
-        f"{tie} (nodes {n}, implementation None, mode None) {rest}" for n in (1, 2, 4)
-    )
+    assert message == "; ".join(f"{tie} (nodes {n}, implementation None, mode None) {rest}" for n in (1, 2, 4))

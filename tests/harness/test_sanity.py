@@ -39,7 +39,9 @@ def judged(tmp_path, lines, mode=TTT, compliance=False):
 def test_a_run_without_a_log_says_the_trainer_did_not_start(tmp_path):
     hint = Hint()
     found = sanity.run_verdicts(tmp_path / "mlperf.log", None, TTT, True, hint)
-    assert found == [(False, f"no MLPerf log at {tmp_path / 'mlperf.log'}: the trainer did not start; srun: task 1 killed")]
+    assert found == [
+        (False, f"no MLPerf log at {tmp_path / 'mlperf.log'}: the trainer did not start; srun: task 1 killed")
+    ]
     assert hint.calls == 1
 
 
@@ -332,7 +334,13 @@ def test_loader_and_coco_answers():
     [
         (True, ["0x1f", "0x3e0"], "", True, ("mask_cpu:0x1f,0x3e0", ["--cpu-bind=verbose,mask_cpu:0x1f,0x3e0"])),
         (False, ["0x1f", "0x3e0"], "", True, ("off (-S cpu_bind=false)", [])),
-        (True, [], "3 GPUs do not split evenly over 2 sockets", True, ("3 GPUs do not split evenly over 2 sockets", [])),
+        (
+            True,
+            [],
+            "3 GPUs do not split evenly over 2 sockets",
+            True,
+            ("3 GPUs do not split evenly over 2 sockets", []),
+        ),
         (True, ["0x1f"], "", False, ("none: the launcher is not srun", [])),
         (True, [], "", True, ("none: the launcher is not srun", [])),
     ],

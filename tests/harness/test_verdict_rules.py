@@ -96,11 +96,15 @@ def test_a_case_whose_dependencies_failed_is_a_failure_naming_them(tmp_path, dec
 def test_a_failed_fixture_is_no_criterion_but_fails_its_dependants(tmp_path, declared):
     fixture = case("SyntheticCoco ~local", "fail", fixture=True, fail_phase="run", fail_reason="disk full")
     loader = case("LoaderRateCheck", "fail_deps", dependencies_actual=[[fixture["unique_name"], "local:default", "x"]])
-    criteria = from_run_report(tmp_path, [case(ALL_REDUCE, "pass"), case("SuiteCoverageCheck", "pass"), fixture, loader])
+    criteria = from_run_report(
+        tmp_path, [case(ALL_REDUCE, "pass"), case("SuiteCoverageCheck", "pass"), fixture, loader]
+    )
     assert [c.name for c in criteria] == [ALL_REDUCE, "SuiteCoverageCheck", "LoaderRateCheck"]
     found = judged(criteria, declared)
     assert found.outcome == verdict.FAIL
-    assert found.reasons == ["failed: LoaderRateCheck on local:default: dependencies failed: SyntheticCoco ~local (fail)"]
+    assert found.reasons == [
+        "failed: LoaderRateCheck on local:default: dependencies failed: SyntheticCoco ~local (fail)"
+    ]
     assert found.standings[2].state == verdict.FAILED
 
 
@@ -173,7 +177,11 @@ def test_incomplete_names_each_unmet_criterion_per_partition(declared):
         "session (not selected, or not valid there)",
     ]
     assert found.counts == {"passed": 3, "failed": 0, "skipped": 3}
-    assert [s.cases for s in found.standings[:3]] == [["AllreduceCheck"], ["SuiteCoverageCheck"], ["LoaderRateCheck", "again"]]
+    assert [s.cases for s in found.standings[:3]] == [
+        ["AllreduceCheck"],
+        ["SuiteCoverageCheck"],
+        ["LoaderRateCheck", "again"],
+    ]
 
 
 def test_a_criterion_met_once_is_met_and_a_failed_one_gives_its_reasons_once(declared):
@@ -280,7 +288,11 @@ def test_a_log_set(runs, score, outcome, reasons):
 
 
 def test_run_reports_and_log_sets_take_the_worse_verdict(declared):
-    ran = [crit("AllreduceCheck", "pass", num_nodes=1), crit("SuiteCoverageCheck", "pass"), crit("LoaderRateCheck", "pass")]
+    ran = [
+        crit("AllreduceCheck", "pass", num_nodes=1),
+        crit("SuiteCoverageCheck", "pass"),
+        crit("LoaderRateCheck", "pass"),
+    ]
     logs = {
         "runs": [_run("r0")],
         "sets": [_set("/logs/set", valid=True), _set("/logs/other", 31.0, provisional=True, note="provisional")],
@@ -347,16 +359,20 @@ def _file(_, text: str, path=None):
     return path
 
 
+NON_EMPTY_CHECKS = "mode 'x', criterion 1 (c): 'checks' must be a non-empty"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("x: [1]\n", "mode 'x': expected a mapping with description and required"),
         ("x:\n  required: [[1]]\n",
          "mode 'x', criterion 1: expected a mapping with keys criterion, checks, num_nodes, mode, implementation"),
-        ("x:\n  required: [{criterion: c, checks: [A, '']}]\n", "mode 'x', criterion 1 (c): 'checks' must be a non-empty"),
-        ("x:\n  required: [{criterion: c, checks: [A, 3]}]\n", "mode 'x', criterion 1 (c): 'checks' must be a non-empty"),
-        ("x:\n  required: [{criterion: c, checks: A}]\n", "mode 'x', criterion 1 (c): 'checks' must be a non-empty"),
-        ("x:\n  required: [{criterion: '  ', checks: [A]}]\n", "mode 'x', criterion 1: 'criterion' (its name in the report)"),
+        ("x:\n  required: [{criterion: c, checks: [A, '']}]\n", NON_EMPTY_CHECKS),
+        ("x:\n  required: [{criterion: c, checks: [A, 3]}]\n", NON_EMPTY_CHECKS),
+        ("x:\n  required: [{criterion: c, checks: A}]\n", NON_EMPTY_CHECKS),
+        ("x:\n  required: [{criterion: '  ', checks: [A]}]\n",
+         "mode 'x', criterion 1: 'criterion' (its name in the report)"),
         ("x:\n  required: [{criterion: c, checks: [A], nodes: 1, cores: 2}]\n",
          "mode 'x', criterion 1: unknown key(s) 'nodes', 'cores' (known: criterion, checks, num_nodes, mode, "
          "implementation)"),
@@ -396,9 +412,11 @@ def test_the_declared_modes_are_the_resources_file(tmp_path, monkeypatch):
                                  "does not run there (add 'coco' with extras 'coco_dir', or 'synthetic-data'; README "
                                  "'Adding a system')"]),
         ({"coco"}, {"other"}, ["environment 'env' lacks the feature 'maskrcnn': no check of the suite runs in it"]),
-        (set(), set(), ["environment 'env' lacks the feature 'maskrcnn': no check of the suite runs in it",
-                        "s:p has neither of the features ['coco', 'synthetic-data']: the Mask R-CNN check does not "
-                        "run there (add 'coco' with extras 'coco_dir', or 'synthetic-data'; README 'Adding a system')"]),
+        (set(), set(), [
+            "environment 'env' lacks the feature 'maskrcnn': no check of the suite runs in it",
+            "s:p has neither of the features ['coco', 'synthetic-data']: the Mask R-CNN check does not "
+            "run there (add 'coco' with extras 'coco_dir', or 'synthetic-data'; README 'Adding a system')",
+        ]),
     ],
 )  # fmt: skip
 def test_coverage_problems(features, environ_features, problems):

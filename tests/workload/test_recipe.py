@@ -126,7 +126,9 @@ def test_decay_steps_rule_edges(steps, accepted):
     assert (_violations(decay_steps=steps) == []) is accepted
 
 
-@pytest.mark.parametrize(("base_lr", "accepted"), [(0.02, True), (0.04, True), (0.0, False), (0.01, False), (0.03, False)])
+@pytest.mark.parametrize(
+    ("base_lr", "accepted"), [(0.02, True), (0.04, True), (0.0, False), (0.01, False), (0.03, False)]
+)
 def test_base_lr_is_a_whole_multiple_of_0_02(base_lr, accepted):
     assert (_violations(base_lr=base_lr) == []) is accepted
 
@@ -140,7 +142,9 @@ def test_each_rule_says_what_it_wants_and_what_it_got():
         "for one integer K >= 0; got [20000, 32000] at global batch 48"
     ]
     assert _violations(decay_factor=0.2) == ["decay_factor rule: opt_learning_rate_decay_factor must be 0.1, got 0.2"]
-    assert _violations(min_size=640) == ["image_size rule: min_image_size/max_image_size must be 800/1333, got 640/1333"]
+    assert _violations(min_size=640) == [
+        "image_size rule: min_image_size/max_image_size must be 800/1333, got 640/1333"
+    ]
     assert _violations(num_image_candidates=1500) == [
         "candidates rule: num_image_candidates must be 1000 or 1000 x images per chip ([1000, 6000]), got 1500"
     ]
@@ -180,7 +184,9 @@ def test_a_recipe_out_of_shape_is_refused_in_one_sentence(change, message):
 
 
 def test_the_smallest_recipe_in_shape_passes():
-    tiny = dataclasses.replace(recipes.load("smoke"), nodes=1, gpus_per_node=1, images_per_gpu=1, test_batch=1, max_iter=1)
+    tiny = dataclasses.replace(
+        recipes.load("smoke"), nodes=1, gpus_per_node=1, images_per_gpu=1, test_batch=1, max_iter=1
+    )
     recipes.validate(tiny)
     recipes.validate(dataclasses.replace(recipes.load("nvidia_dgx1"), division="open", open_division_reason="tests"))
 
