@@ -92,6 +92,18 @@ def test_a_window_ends_at_its_minute_exactly(log):
     assert seen.pauses_s == [10.0]
 
 
+def test_a_record_written_at_the_windows_last_millisecond_is_inside(tmp_path):
+    lines = head() + [
+        mllog("epoch_start", None, T0 + 20_000, epoch_num=1),
+        progress(50, 10.0),
+        mllog("epoch_stop", None, T0 + 110_000, epoch_num=1),
+        mllog("epoch_start", None, T0 + 120_000, epoch_num=2),  # 2 minutes after run_start, to the millisecond
+        progress(150, 10.0),
+    ]
+    seen = projection.window(write_log(tmp_path, lines), minutes=2.0)
+    assert seen.pauses_s == [10.0] and seen.used_min == 2.0 and seen.rates == [10.0]
+
+
 def test_a_window_without_a_pause_models_it(log):
     got = projection.project(log, minutes=1.5, epochs=20)
     assert got.rate == 10.0 and got.startup_s == 20.0 and got.used_min == 1.0

@@ -115,6 +115,12 @@ def test_a_run_that_stopped_short_fails_on_its_stop_and_its_quality(tmp_path):
     assert sanity.failures(found) == [found[1][1], found[2][1]] and hint.calls == 0
 
 
+def test_a_segm_of_zero_is_shown_as_zero(tmp_path):
+    # An early evaluation of a fresh model scores SEGM 0.0: a valid AP, not a missing one.
+    found, _ = judged(tmp_path, short_run(evals=((1, 0.2, 0.0),), status="aborted", reason="max_iter 80 reached"))
+    assert found[-1] == (False, f"{QUALITY} (best BBOX 0.2000 SEGM 0.0000 at epoch 1)")
+
+
 @pytest.mark.parametrize("kind", contract.KINDS_NEEDING_JOB_OUTPUT)
 def test_a_stop_caused_elsewhere_adds_what_the_job_printed(tmp_path, kind):
     found, hint = judged(tmp_path, short_run(evals=(), status="aborted", reason="rank 3 died", stop_kind=kind))

@@ -116,6 +116,9 @@ def _violations(**change) -> list[str]:
         ((24000.5, 32000), True),  # within 1 step of the rule
         ((24000, 31999.5), True),
         ((24001.5, 32000), False),
+        ((30001, 40000), True),  # K = 5 is (30000, 40000) exactly: one whole step off is still within
+        ((30000, 40001), True),
+        ((30002, 40000), False),
         ((20000, 80000 / 3), True),  # K = 0: (60000, 80000) x 16 / 48
         ((220000, 880000 / 3), False),  # K = 100 is past the rule's range
         ((24000,), False),
@@ -201,6 +204,13 @@ def test_a_recipe_survives_its_dict_and_yaml_round_trip(tmp_path):
         path = tmp_path / f"{name}_copy.yaml"
         path.write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "name"}))
         assert recipes.load(path) == dataclasses.replace(recipe, name=f"{name}_copy")
+
+
+def test_a_recipe_files_lists_and_model_section_are_read_as_written():
+    smoke = recipes.load("smoke")  # resources/recipes/smoke.yaml
+    assert smoke.decay_steps == (300, 350)
+    assert smoke.model == recipes.ModelSize((16, 32, 64, 128, 256), 128, 300, 300, 100, 64, 20)
+    assert recipes.from_dict({**smoke.to_dict(), "decay_steps": [200, 250]}).decay_steps == (200, 250)
 
 
 @pytest.mark.parametrize(
