@@ -133,7 +133,9 @@ def test_record_moved_back_in_time(real_lines, tmp_path):
     assert any("records may step back at most 1 s" in p for p in s.problems)
 
 
-@pytest.mark.parametrize(("back_ms", "refused"), [(500, False), (999, False), (1000, False), (1001, True), (1500, True)])
+@pytest.mark.parametrize(
+    ("back_ms", "refused"), [(500, False), (999, False), (1000, False), (1001, True), (1500, True)]
+)
 def test_order_tolerance_is_one_second(real_lines, tmp_path, back_ms, refused):
     lines = list(real_lines)
     stop = index_of(lines, "epoch_stop")  # a record inside the run, after its epoch_start
