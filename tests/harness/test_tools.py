@@ -49,6 +49,16 @@ def test_a_crashed_tool_is_one_line_and_a_slow_one_times_out(tmp_path):
     assert (slow.returncode, slow.said, slow.crash, slow.output) == (-1, [], "timed out after 0 s", [])
 
 
+def test_a_refused_command_line_keeps_the_tools_own_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps its usage to the terminal's width
+    ran = tools.run("system_desc_checker", [str(tmp_path / "x.json"), "training", "9.9.9"])
+    assert (ran.returncode, ran.crash) == (2, "")
+    assert ran.said[0].startswith("usage: mlperf_logging.system_desc_checker [-h]")
+    assert len(ran.said) > 2 and all(line.startswith(" ") and line.strip() for line in ran.said[1:-1])
+    refused = "mlperf_logging.system_desc_checker: error: argument ruleset: invalid choice: '9.9.9'"
+    assert ran.said[-1].startswith(refused)
+
+
 TRACE = ["Traceback (most recent call last):", '  File "/x/a.py", line 3, in <module>', "    main()"]
 
 
@@ -62,6 +72,12 @@ TRACE = ["Traceback (most recent call last):", '  File "/x/a.py", line 3, in <mo
         (["Traceback (most recent call last):", "SystemExit: 3", ""], "SystemExit: 3"),
         ([*TRACE, "OSError: first", "said on", *TRACE[:2], '  File "/y/d.py", line 5, in h', "    x = 1 / 0",
           "ZeroDivisionError: division by zero", "   "], "ZeroDivisionError: division by zero (at d.py:5: x = 1 / 0)"),
+        # A message of several lines, its later ones indented: the exception is its first line.
+        ([*TRACE, "ValueError: 2 problems:", "  a is missing", "  b is missing"],
+         "ValueError: 2 problems: (at a.py:3: main())"),
+        # Output cut off inside the traceback (a killed tool): where it was is all there is.
+        (TRACE, "Traceback (most recent call last): (at a.py:3: main())"),
+        (TRACE[:2], "Traceback (most recent call last): (at a.py:3)"),
     ],
 )  # fmt: skip
 def test_the_crash_is_the_last_traceback_s_exception_and_where_it_was_raised(output, crash):
@@ -75,6 +91,12 @@ def test_a_failed_verdict_keeps_the_reasons_not_the_repeated_verdict(tmp_path):
     assert (found.path, found.passed, found.warnings) == (str(log), False, [])
     assert found.messages == [f"WARNING -  {MISSING[0]}", *MISSING[1:]]
     assert found.to_dict() == {"path": str(log), "passed": False, "messages": found.messages, "warnings": []}
+
+
+def test_the_verdict_is_the_checkers_not_any_line_ending_in_success(tmp_path):
+    # The checker names the file it checks: a failing log named so must not read as a pass.
+    found = compliance.check(write_log(tmp_path, short_run(), "run-SUCCESS"))
+    assert not found.passed and found.messages == [f"WARNING -  {MISSING[0]}", *MISSING[1:]]
 
 
 def test_a_passing_verdict_with_its_warnings(tmp_path):
@@ -94,8 +116,8 @@ def test_compliance_of_files_that_are_not_there_or_not_readable(tmp_path, monkey
     )  # fmt: skip
     (tmp_path / "bad.txt.gz").write_bytes(b"not gzip")
     damaged = compliance.check("bad.txt.gz")
-    assert damaged.messages == ["bad.txt.gz: compressed data is damaged (Not a gzipped file (b'no')); not checked"]
-    assert not damaged.passed
+    why = "bad.txt.gz: compressed data is damaged (Not a gzipped file (b'no')); not checked"
+    assert damaged.to_dict() == {"path": "bad.txt.gz", "passed": False, "messages": [why], "warnings": []}
 
 
 def test_compliance_runs_the_ruleset_asked_for_within_its_time(tmp_path):
@@ -118,9 +140,13 @@ def test_a_compressed_log_is_checked_as_plain_text(tmp_path):
 
 
 # ---- package ---------------------------------------------------------------------------------------------
-def _logs(tmp_path: Path, count: int = 2) -> list[Path]:
+# What short_run's log lacks for the 0.7.0 checker beyond the submission keys (MISSING).
+COMPLIANT = (("cache_clear", True), ("eval_samples", 5000), ("submission_benchmark", "maskrcnn"))
+
+
+def _logs(tmp_path: Path, count: int = 2, more: tuple = ()) -> list[Path]:
     submission = (("submission_org", "ThaiSC"), ("submission_status", "onprem"), ("submission_platform", "2xCPU"))
-    extra = [mllog(key, value, 969_000.0) for key, value in submission]
+    extra = [mllog(key, value, 969_000.0) for key, value in (*submission, *more)]
     return [write_log(tmp_path / "logs", extra + short_run(start_ms=1e6 + i), f"result_{i}.txt") for i in range(count)]
 
 
@@ -138,6 +164,22 @@ def test_a_generated_description_says_what_the_logs_know(tmp_path):
     assert (found["status"], found["sw_notes"][-16:]) == ("research", "platform unknown")
 
 
+@pytest.mark.parametrize(
+    ("said", "division", "status"),
+    [
+        ({"submission_division": "closed", "submission_status": "onprem"}, "closed", "available"),
+        ({"submission_division": "open", "submission_status": "cloud"}, "open", "available"),
+        ({"submission_division": "closed", "submission_status": "research"}, "closed", "research"),
+        ({}, "open", "research"),  # a log that says neither: the least it could claim
+    ],
+)
+def test_a_generated_description_takes_division_and_status_from_the_log(tmp_path, said, division, status):
+    lines = [line for line in short_run() if '"key": "submission_division"' not in line]
+    log = write_log(tmp_path, [mllog(key, value, 969_000.0) for key, value in said.items()] + lines)
+    found = package.system_description([log], "O", "s")
+    assert (found["division"], found["status"]) == (division, status)
+
+
 def test_an_exported_package_is_mlperfs_layout(tmp_path):
     logs = _logs(tmp_path)
     root = package.export(logs, tmp_path / "out", "ThaiSC", "tara", overrides={"cooling": "air"})
@@ -145,12 +187,25 @@ def test_an_exported_package_is_mlperfs_layout(tmp_path):
     results = root / "results" / "tara" / "maskrcnn"
     assert sorted(p.name for p in results.iterdir()) == ["result_0.txt", "result_1.txt"]
     assert (results / "result_1.txt").read_text() == logs[1].read_text()
-    written = json.loads((root / "systems" / "tara.json").read_text())
+    text = (root / "systems" / "tara.json").read_text()
+    # Written to be filled in by hand: one field a line, indented as MLPerf's published files are.
+    assert text.startswith('{\n  "submitter": "ThaiSC",\n  "division": "open",\n') and text.endswith('"\n}\n')
+    written = json.loads(text)
     assert written["cooling"] == "air" and written["number_of_nodes"] == package.PLACEHOLDER
     given = tmp_path / "given.json"
     given.write_text(json.dumps({"number_of_nodes": "1", "cooling": "water"}))
     again = package.export(logs, tmp_path / "given", "ThaiSC", "tara", given, {"cooling": "air"})
     assert json.loads((again / "systems" / "tara.json").read_text()) == {"number_of_nodes": "1", "cooling": "air"}
+
+
+def test_a_second_system_joins_its_organisations_package(tmp_path):
+    logs = _logs(tmp_path)
+    first = package.export(logs, tmp_path / "out", "ThaiSC", "tara")
+    second = package.export(logs, tmp_path / "out", "ThaiSC", "lanta")
+    assert second == first
+    assert sorted(p.name for p in (first / "systems").iterdir()) == ["lanta.json", "tara.json"]
+    assert sorted(p.name for p in (first / "results").iterdir()) == ["lanta", "tara"]
+    assert json.loads((first / "systems" / "tara.json").read_text())["system_name"] == "tara"
 
 
 def test_inputs_that_make_no_package_are_named(tmp_path):
@@ -249,9 +304,42 @@ def test_the_official_checkers_on_a_small_package(tmp_path):
     described = package.system_desc_checker(root)
     assert not described.passed and described.messages[0].startswith("tara.json: ERROR - ")
     (root / "systems" / "tara.json").unlink()
-    assert package.system_desc_checker(root).messages == [f"{root / 'systems'}: no system description (*.json)"]
+    assert package.system_desc_checker(root) == package.Verdict(
+        "system description checker (training 0.7.0)", False, [f"{root / 'systems'}: no system description (*.json)"]
+    )
     (root / "systems" / "tara.json").write_text("[")
     crashed = package.system_desc_checker(root)
     assert not crashed.passed and crashed.messages[-1].startswith("tara.json: system description checker crashed: ")
     slow = package.package_checker(root, timeout_s=0.001)
     assert not slow.passed and slow.messages == ["package checker crashed: timed out after 0 s"]
+
+
+def test_five_sound_runs_pass_every_checker_and_leave_nothing_beside_the_package(tmp_path):
+    logs = _logs(tmp_path, 5, COMPLIANT)  # five runs: a whole maskrcnn set
+    root = package.export(logs, tmp_path / "out", "ThaiSC", "tara", overrides={key: "1" for key in package.FILL_IN})
+    found = package.check(root)
+    assert found.verdicts == [
+        package.Verdict("package checker (training 0.7.0)", True, []),
+        package.Verdict("system description checker (training 0.7.0)", True, []),
+        package.Verdict("acceptance checks (logs, descriptions)", True, []),
+    ]
+    assert found.passed
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ThaiSC"]  # no checker log beside it
+
+
+def test_a_ruleset_the_official_checkers_do_not_know_fails_them_saying_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps its usage to the terminal's width
+    root = package.export(_logs(tmp_path), tmp_path / "out", "ThaiSC", "tara")
+    (root / "systems" / "lanta.json").write_text((root / "systems" / "tara.json").read_text())
+    official, described, _ = package.check(root, "9.9.9").verdicts
+    refused = "error: argument ruleset: invalid choice: '9.9.9'"
+    assert (official.name, official.passed) == ("package checker (training 9.9.9)", False)
+    assert official.messages[0].startswith("usage: mlperf_logging.package_checker [-h]")
+    wrapped = official.messages[1:-1]  # its usage, wrapped and indented as it wrote it
+    assert wrapped and all(line.startswith(" ") and line.strip() for line in wrapped)
+    assert official.messages[-1].startswith(f"mlperf_logging.package_checker: {refused}")
+    assert (described.name, described.passed) == ("system description checker (training 9.9.9)", False)
+    # Each description's refusal, in order: usage first, the error last.
+    ends = [m for m in described.messages if refused in m]
+    assert [m.split(":")[0] for m in ends] == ["lanta.json", "tara.json"]
+    assert described.messages[0].startswith("lanta.json: usage: ") and described.messages[-1] == ends[-1]
