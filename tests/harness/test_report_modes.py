@@ -7,7 +7,8 @@ import re
 import pytest
 
 from acceptance.report import modes, verdict
-from acceptance.report.collect import Criterion, ReportData, is_dry_run, session_mode
+from acceptance.report.case_verdicts import is_dry_run, session_mode
+from acceptance.report.collect import Criterion, ReportData
 from conftest import ROOT
 
 GOOD = """

@@ -4,20 +4,19 @@ point at, MLPerf log sets given by hand, and system descriptions."""
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlperf_maskrcnn import contract
-from mlperf_maskrcnn import recipe as recipes
 from mlperf_maskrcnn.resources import resources_dir
 
 from .. import containers
 from ..cli import score_logs  # `acceptance score`'s own figures (and compliance) for the log sets
 from ..mlperf import analysis, parse
 from ..mlperf.analysis import RunSummary
-from . import descriptions
+from . import case_verdicts, descriptions
+from .case_verdicts import is_dry_run, session_mode
 from .descriptions import Description
 from .modes import DEFAULT
 
@@ -80,26 +79,6 @@ class ReportData:
         return found
 
 
-def _result(case: dict, others: dict[tuple[str, str], dict]) -> tuple[str, str]:
-    """(pass / fail / skip, why): anything but a pass or a plain skip is a failure (ReFrame's
-    abort, fail_deps, xfail); a case skipped because a test it depends on did not pass (ReFrame's
-    fail_deps, a failed fixture's dependants too) names those tests. ``others``: the run's cases
-    by (unique_name, system:partition)."""
-    result = case.get("result") or "unknown"
-    if result == "skip":
-        return "skip", case.get("skip_reason") or case.get("fail_reason") or "skipped"
-    if result == "fail_deps":
-        failed = []
-        for name, where, *_ in case.get("dependencies_actual") or []:
-            dep = others.get((name, where), {})
-            if dep.get("result") != "pass":
-                failed.append(f"{dep.get('display_name') or name} ({dep.get('result') or 'not run'})")
-        return "fail", "dependencies failed: " + (", ".join(failed) or "(not named in the run report)")
-    if result != "pass":
-        return "fail", f"{case.get('fail_phase')}: {case.get('fail_reason')}"
-    return result, ""
-
-
 def nodelist(value: object) -> list[str]:
     """The job's nodes as a list, whether the report holds a list or a comma-separated string."""
     if isinstance(value, str):
@@ -121,15 +100,11 @@ def criteria_from_run_report(path: Path) -> tuple[list[Criterion], dict]:
     report = read_run_report(path)
     found = []
     for run in report.get("runs", []):
-        cases = run.get("testcases", [])
-        by_name = {(c.get("unique_name"), f"{c.get('system')}:{c.get('partition')}"): c for c in cases}
-        # Fixtures are no criteria; a failed one fails its dependants (fail_deps), which name it.
-        found += [_criterion(case, by_name) for case in cases if not case.get("fixture")]
+        found += [_criterion(case, result, reason) for case, result, reason in case_verdicts.judged_cases(run)]
     return found, report.get("session_info", {})
 
 
-def _criterion(case: dict, others: dict[tuple[str, str], dict]) -> Criterion:
-    result, reason = _result(case, others)
+def _criterion(case: dict, result: str, reason: str) -> Criterion:
     check = case["name"].split()[0]
     crit = Criterion(
         check=check,
@@ -189,19 +164,9 @@ def _attach_log(crit: Criterion, case: dict) -> None:
 
 
 def not_mlperf(crit: Criterion) -> str:
-    """Why this Mask R-CNN run is no MLPerf result ('' when nothing says so): the check's banner,
-    the division its log declares, the division of its recipe."""
-    reasons = [crit.banner] if crit.banner else []
+    """Why this Mask R-CNN run is no MLPerf result ('' when nothing says so; ``case_verdicts.not_mlperf``)."""
     division = (crit.run.hyperparameters.get("submission_division") if crit.run else None) or ""
-    if division and division != "closed":
-        reasons.append(f"its MLPerf log declares the {division} division")
-    if crit.recipe and not crit.banner:
-        try:
-            if recipes.load(crit.recipe).division != "closed":
-                reasons.append(f"recipe {crit.recipe} is open division")
-        except (ValueError, OSError):  # a recipe this checkout does not have: the log still says
-            pass
-    return "; ".join(reasons)
+    return case_verdicts.not_mlperf(crit.banner, str(division), crit.recipe)
 
 
 def suite_commit() -> str:
@@ -212,24 +177,6 @@ def suite_commit() -> str:
     dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()  # fmt: skip
     return done.stdout.strip() + (" (with local changes)" if dirty else "")
-
-
-def session_mode(cmdline: str) -> str:
-    """The suite's mode on ReFrame's command line (``--mode NAME`` or ``--mode=NAME``), else 'default'."""
-    try:
-        words = shlex.split(cmdline)
-    except ValueError:
-        words = cmdline.split()
-    for index, word in enumerate(words):
-        if word == "--mode" and index + 1 < len(words):
-            return words[index + 1]
-        if word.startswith("--mode="):
-            return word.split("=", 1)[1]
-    return DEFAULT
-
-
-def is_dry_run(cmdline: str) -> bool:
-    return "--dry-run" in cmdline.split()
 
 
 def mlperf_logs(paths: list[Path]) -> list[Path]:
