@@ -59,6 +59,8 @@ def facts(dry_run: bool) -> dict:
     import torch
     import torchvision
 
+    from mlperf_maskrcnn import probes
+
     data = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -83,7 +85,7 @@ def facts(dry_run: bool) -> dict:
         gpu_count=torch.cuda.device_count(),
         memory_gib=props.total_memory / 2**30,
         capability=f"sm_{major}{minor}",
-        in_build=f"sm_{major}{minor}" in torch.cuda.get_arch_list(),
+        in_build=probes.has_kernels((major, minor), torch.cuda.get_arch_list()),
         nccl=".".join(map(str, torch.cuda.nccl.version())),
         bf16=torch.cuda.is_bf16_supported(),
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32,

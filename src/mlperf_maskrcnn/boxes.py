@@ -46,6 +46,12 @@ def to_continuous(boxes: Tensor) -> Tensor:
     return boxes + boxes.new_tensor([0.0, 0.0, TO_REMOVE, TO_REMOVE])
 
 
+def smooth_l1_sum(input: Tensor, target: Tensor, beta: float) -> Tensor:
+    """The reference's smooth-L1 (0.5 x^2 / beta below beta, |x| - beta / 2 above), summed."""
+    diff = torch.abs(input - target)
+    return torch.where(diff < beta, 0.5 * diff**2 / beta, diff - 0.5 * beta).sum()
+
+
 def nms(boxes: Tensor, scores: Tensor, threshold: float, groups: Tensor) -> Tensor:
     """Indices kept by greedy NMS within each group, by decreasing score (IoU with the +1)."""
     return batched_nms(to_continuous(boxes), scores, groups, threshold)

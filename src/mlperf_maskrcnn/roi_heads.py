@@ -37,8 +37,7 @@ def box_head_loss(
     classification = F.cross_entropy(class_logits, labels)
     positive = torch.nonzero(labels > 0).squeeze(1)
     deltas = box_regression.reshape(len(box_regression), -1, 4)[positive, labels[positive]]
-    diff = torch.abs(deltas - targets[positive])
-    box = torch.where(diff < BOX_BETA, 0.5 * diff**2 / BOX_BETA, diff - 0.5 * BOX_BETA).sum()
+    box = box_ops.smooth_l1_sum(deltas, targets[positive], BOX_BETA)
     return classification, box / max(1, labels.numel())
 
 
@@ -117,11 +116,17 @@ class ReferenceRoIHeads(nn.Module):
         mask_rois = [r[p] for r, p in zip(rois, positive)]
         mask_labels = torch.cat([label[p] for label, p in zip(labels, positive)])
         mask_logits = self.mask_predictor(self.mask_head(self.mask_pooler(levels, mask_rois)))
-        mask_targets = [
-            _instance_masks(t).targets(r, m[p].cpu(), self.mask_resolution)
-            for t, r, m, p in zip(targets, mask_rois, matched, positive)
-        ]
-        mask_targets = torch.cat(mask_targets).to(mask_logits.device, non_blocking=True)
+        # The rasteriser runs on the host: one copy of the batch's positive ROIs and their owners there,
+        # one pinned copy of the targets back (per-image copies would wait on the device per image).
+        counts = [len(r) for r in mask_rois]
+        host_rois = torch.cat(mask_rois).detach().to("cpu", torch.float32).split(counts)
+        host_owners = torch.cat([m[p] for m, p in zip(matched, positive)]).cpu().split(counts)
+        mask_targets = torch.cat(
+            [_instance_masks(t).targets(r, o, self.mask_resolution) for t, r, o in zip(targets, host_rois, host_owners)]
+        )
+        if mask_logits.is_cuda:
+            mask_targets = mask_targets.pin_memory()
+        mask_targets = mask_targets.to(mask_logits.device, non_blocking=True)
         losses = {
             "loss_classifier": loss_classifier,
             "loss_box_reg": loss_box_reg,

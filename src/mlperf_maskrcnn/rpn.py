@@ -31,12 +31,6 @@ RPN_BOX_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 RPN_BETA = 1.0 / 9
 
 
-def smooth_l1_sum(input: Tensor, target: Tensor, beta: float) -> Tensor:
-    """The reference's smooth-L1 (0.5 x^2 / beta below beta, |x| - beta / 2 above), summed."""
-    diff = torch.abs(input - target)
-    return torch.where(diff < beta, 0.5 * diff**2 / beta, diff - 0.5 * beta).sum()
-
-
 class ReferenceRPN(nn.Module):
     """RPN head, anchors, training losses and proposal selection (maskrcnn-benchmark's RPNModule)."""
 
@@ -119,7 +113,8 @@ class ReferenceRPN(nn.Module):
         sampled = torch.cat([positive, negative])
         # Encoding only the positives gives the same numbers as encoding every anchor.
         regression = self.coder.encode(torch.cat(matched_boxes)[positive], anchors[positive % len(anchors)])
-        box_loss = smooth_l1_sum(codes.reshape(-1, 4)[positive].float(), regression, RPN_BETA) / max(1, sampled.numel())
+        box_loss = box_ops.smooth_l1_sum(codes.reshape(-1, 4)[positive].float(), regression, RPN_BETA)
+        box_loss = box_loss / max(1, sampled.numel())
         objectness_loss = F.binary_cross_entropy_with_logits(
             scores.reshape(-1)[sampled].float(), torch.cat(labels)[sampled]
         )

@@ -211,8 +211,11 @@ def train_epochs(run: Run, batches) -> Stop:
                     f"throughput mode: {run.iteration} iterations trained, no evaluation (not a time-to-train result)",
                 )
             bbox, segm, best_epoch = run.best
-            best = f"best BBOX {bbox:.4f} SEGM {segm:.4f} at epoch {best_epoch}" if best_epoch else "no evaluation"
-            best = best if best_epoch else "no evaluation scored above 0"
+            best = (
+                f"best BBOX {bbox:.4f} SEGM {segm:.4f} at epoch {best_epoch}"
+                if best_epoch
+                else "no evaluation scored above 0"
+            )
             return Stop(
                 ABORTED,
                 contract.ITERATION_CAP,
@@ -268,7 +271,7 @@ def train_step(run: Run, images, targets, epoch: int) -> Stop | None:
         dist.all_reduce(vector)
         vector[: -len(poll)] /= run.env.world
     run.scaler.scale(loss).backward()
-    values = vector.tolist()  # the iteration's one host sync
+    values = vector.tolist()  # the step's one sync for its losses and poll (the ROI heads copy once more)
     total = values[0]
     if not math.isfinite(total):
         run.nonfinite += 1
