@@ -76,10 +76,23 @@ def test_the_sessions_mode(cmdline, mode):
     assert session_mode(cmdline) == mode
 
 
-def test_a_dry_run_is_the_option_not_a_word_like_it():
-    assert is_dry_run("reframe -c checks/ --system tara:dgx --dry-run")
-    assert not is_dry_run("reframe -c checks/ -r -n dry-run")
-    assert not is_dry_run("reframe -c checks/ -r -n x--dry-run")
+@pytest.mark.parametrize("option", ["--dry-run", "--dry-ru", "--dry", "--dr"])
+def test_a_dry_run_is_the_option_or_any_prefix_reframe_takes_for_it(option):
+    assert is_dry_run(f"reframe -c checks/ --system tara:dgx {option} -r")
+
+
+@pytest.mark.parametrize(
+    "cmdline",
+    [
+        "reframe -c checks/ -r -n dry-run",
+        "reframe -c checks/ -r -n x--dry-run",
+        "reframe -c checks/ -r --dont-restage",
+        "reframe -c checks/ -r --dry-running",
+        "reframe -c checks/ -r --d",
+    ],
+)
+def test_a_dry_run_is_not_a_word_like_it(cmdline):
+    assert not is_dry_run(cmdline)
 
 
 @pytest.mark.parametrize(

@@ -42,12 +42,17 @@ def case_result(case: dict, others: dict[tuple[str, str], dict]) -> tuple[str, s
     return "pass", ""
 
 
-def session_mode(cmdline: str) -> str:
-    """The suite's mode on ReFrame's command line (``--mode NAME`` or ``--mode=NAME``), else 'default'."""
+def _words(cmdline: str) -> list[str]:
     try:
-        words = shlex.split(cmdline)
+        return shlex.split(cmdline)
     except ValueError:  # an unbalanced quote: read the words as they are
-        words = cmdline.split()
+        return cmdline.split()
+
+
+def session_mode(cmdline: str) -> str:
+    """The suite's mode on ReFrame's command line (``--mode NAME`` or ``--mode=NAME``), else 'default'.
+    (``--mode`` cannot be shortened: ReFrame's ``--module*`` options make every prefix ambiguous.)"""
+    words = _words(cmdline)
     for index, word in enumerate(words):
         if word == "--mode" and index + 1 < len(words):
             return words[index + 1]
@@ -56,9 +61,14 @@ def session_mode(cmdline: str) -> str:
     return DEFAULT
 
 
+# ReFrame's parser takes any unambiguous prefix of a long option; no other option begins "--dr".
+_DRY_RUN, _DRY_RUN_SHORTEST = "--dry-run", "--dr"
+
+
 def is_dry_run(cmdline: str) -> bool:
-    """Whether ReFrame ran with --dry-run: nothing ran, so nothing passed."""
-    return "--dry-run" in cmdline.split()
+    """Whether ReFrame ran with --dry-run, or a prefix of it that ReFrame takes as it (``--dry``):
+    nothing ran, so nothing passed."""
+    return any(w.startswith(_DRY_RUN_SHORTEST) and _DRY_RUN.startswith(w) for w in _words(cmdline))
 
 
 def not_mlperf(banner: str, division: str, recipe: str) -> str:
