@@ -209,6 +209,16 @@ def test_a_set_without_a_score_says_why():
     assert sanity.set_problems(["a"], ["48"], refused) == ["x: refused"]
 
 
+def test_a_provisional_score_passes_only_where_the_set_allows_it():
+    provisional = score.Score(30.0, False, True, note="provisional: mean of 3 runs")
+    assert sanity.set_problems(["a"] * 3, ["48"] * 3, provisional) == [
+        "a provisional score of 3 run(s), not a v0.7 score: a score needs five runs "
+        "(-S MaskRCNNBenchmark.runs=5, which --mode acceptance sets)"
+    ]
+    assert sanity.set_problems(["a"] * 3, ["48"] * 3, provisional, provisional_ok=True) == []
+    assert sanity.set_problems(["a"] * 5, ["48"] * 5, _score(), provisional_ok=False) == []
+
+
 def test_the_dropped_runs_minutes():
     result = _score(dropped={"r0": "fastest", "r3": "slowest"})
     minutes = {"r0": 27.07, "r1": 28.0, "r3": 33.03}

@@ -77,9 +77,10 @@ def run_throughput(summary: RunSummary) -> float | None:
 
 
 # ---- a set of runs (mlperf_set.MaskRCNNScore) ------------------------------------------------------
-def set_problems(recipes: list[str], batches: list[str], result: Score) -> list[str]:
+def set_problems(recipes: list[str], batches: list[str], result: Score, provisional_ok: bool = False) -> list[str]:
     """Why a set of runs cannot be judged as one MLPerf set (empty when it can): different recipes
-    or global batches, a set ``score.olympic`` refuses, or no score at all."""
+    or global batches, a set ``score.olympic`` refuses, no score at all, or a provisional one (fewer
+    than five runs) where the set must give a v0.7 score (``provisional_ok`` False)."""
     problems = []
     if len(set(recipes)) > 1:
         problems.append(f"the runs used different recipes ({', '.join(sorted(set(recipes)))}): not one set")
@@ -88,6 +89,11 @@ def set_problems(recipes: list[str], batches: list[str], result: Score) -> list[
     problems += result.problems
     if result.value is None and not result.problems:
         problems.append(result.note)
+    elif result.provisional and not provisional_ok:
+        problems.append(
+            f"a provisional score of {len(recipes)} run(s), not a v0.7 score: a score needs five runs "
+            "(-S MaskRCNNBenchmark.runs=5, which --mode acceptance sets)"
+        )
     return problems
 
 
