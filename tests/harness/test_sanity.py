@@ -217,6 +217,9 @@ def test_a_provisional_score_passes_only_where_the_set_allows_it():
     ]
     assert sanity.set_problems(["a"] * 3, ["48"] * 3, provisional, provisional_ok=True) == []
     assert sanity.set_problems(["a"] * 5, ["48"] * 5, _score(), provisional_ok=False) == []
+    # Fewer runs and none converged: the note says why there is no score; nothing provisional to refuse.
+    none = score.Score(None, False, True, note="no score: none of 2 runs converged")
+    assert sanity.set_problems(["a"] * 2, ["48"] * 2, none) == ["no score: none of 2 runs converged"]
 
 
 def test_the_dropped_runs_minutes():

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from .analysis import COCO_TRAIN_FILTERED, RunSummary
 from .parse import is_number
+from .score import RUNS_FOR_SCORE as SCORE_RUNS
 
 RULESET = "1.0.0"
 # The one-sided t-test rcp_checker applies, and the runs of a v0.7 score it compares.
 ALPHA = 0.05
-SCORE_RUNS = 5
 # A set whose mean epochs exceed the RCP mean by this factor is flagged as converging far too
 # slowly. NVIDIA's v0.7 sets (4x DGX A100 included: 14.67 epochs at RCP 14) stay within 1.05.
 SLOW_FACTOR = 1.2

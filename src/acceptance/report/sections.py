@@ -15,7 +15,7 @@ from .collect import Criterion, ReportData, not_mlperf
 from .compare import comparison_section
 from .document import Box, Figure, Item, Link, Section, Table
 from .logsets import description_table, log_set_sections, set_folder, throughput_status
-from .verdict import FAILED, MET, NOT_EXECUTED, Verdict
+from .verdict import FAILED, MET, NOT_EXECUTED, Verdict, display_result
 
 _STATE_CLASS = {MET: "pass", FAILED: "fail", NOT_EXECUTED: "none"}
 _RESULT_CLASS = {"pass": "pass", "fail": "fail", "skip": "skip", NOT_EXECUTED: "none"}
@@ -75,7 +75,7 @@ def cases_section(data: ReportData) -> Section | None:
         return None
     table = Table(["test case", "what it checks", "where", "result", "reason"])
     for c in data.criteria:
-        result = NOT_EXECUTED if data.dry_run and c.result == "pass" else c.result
+        result = display_result(c, data.dry_run)
         table.rows.append([c.name, c.descr, c.where, result, c.reason])
         table.classes.append(_RESULT_CLASS.get(result, "fail"))
     return Section("Verdict per test case", [table])

@@ -56,7 +56,8 @@ class Verdict:
         return ", ".join(f"{n} {what}" for what, n in self.counts.items())
 
 
-def _display_result(crit: Criterion, dry_run: bool) -> str:
+def display_result(crit: Criterion, dry_run: bool) -> str:
+    """A case's result as the report shows it: a dry run's pass is 'not executed'."""
     return NOT_EXECUTED if dry_run and crit.result == "pass" else crit.result
 
 
@@ -64,7 +65,7 @@ def case_counts(criteria: list[Criterion], dry_run: bool) -> dict[str, int]:
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     names = {"pass": "passed", "skip": "skipped", NOT_EXECUTED: NOT_EXECUTED}
     for crit in criteria:
-        key = names.get(_display_result(crit, dry_run), "failed")  # "fail", and anything unknown
+        key = names.get(display_result(crit, dry_run), "failed")  # "fail", and anything unknown
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -75,7 +76,7 @@ def standings(criteria: list[Criterion], mode: Mode, dry_run: bool) -> list[Stan
     for where in dict.fromkeys(c.where for c in criteria):
         for req in mode.required:
             fits = [c for c in criteria if c.where == where and req.fits(c.check, c.params)]
-            results = {_display_result(c, dry_run) for c in fits}
+            results = {display_result(c, dry_run) for c in fits}
             if "pass" in results:
                 state = MET
             elif NOT_EXECUTED in results:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from mlperf_maskrcnn.recipe import Recipe
 
 from ..mlperf import records
+from .constants import RUNTIME_PYXIS
 
 CONTAINER_DATA = "/coco"
 # NVIDIA's dbcluster paths catalog reads the data set under /data, its weights under /coco: the
@@ -42,7 +43,6 @@ CONTAINER_DATA = "/coco"
 NVIDIA_DATA_ROOTS = ("/coco", "/data")
 NVIDIA_WORKSPACE = "/workspace/object_detection"
 CONTAINER_WORKDIR = "/rfm_workdir"
-PYXIS = "pyxis"
 MASTER_PORT = 29500
 LOG_NAME = "mlperf_log.txt"
 # NCCL says which network it chose (IB, Socket, a plugin's name) at start-up; cheap, and the
@@ -103,7 +103,7 @@ def pyxis_options(container: Container) -> list[str]:
 def container_launch(container: Container) -> tuple[list[str], list[str]]:
     """(srun options, words before the command) that run a command in the image: pyxis's options
     go to srun; Singularity/Apptainer is a command before the workload's."""
-    if container.runtime == PYXIS:
+    if container.runtime == RUNTIME_PYXIS:
         return pyxis_options(container), []
     return [], container_argv(container)
 

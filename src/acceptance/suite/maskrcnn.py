@@ -37,7 +37,7 @@ from reframe.core.builtins import parameter, performance_function, run_after, ru
 from mlperf_maskrcnn import recipe as recipes
 
 from .. import containers
-from ..mlperf import analysis, projection, rcp
+from ..mlperf import analysis, parse, projection, rcp
 from ..mlperf.score import RUNS_FOR_SCORE
 from . import hooks, launch, mlperf_set, sanity
 from .base import SuiteTest
@@ -266,9 +266,15 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
     def mlperf_log_path(self) -> Path:
         return Path(self.stagedir) / self.mlperf_log
 
+    def parsed_log(self) -> parse.ParsedLog:
+        """The MLPerf log, read once for every judge of it (summary, projection)."""
+        if getattr(self, "_parsed", None) is None:
+            self._parsed = parse.parse(self.mlperf_log_path)
+        return self._parsed
+
     def summary(self) -> analysis.RunSummary:
         if getattr(self, "_summary", None) is None:
-            self._summary = analysis.summarize(self.mlperf_log_path)
+            self._summary = analysis.summarize(self.parsed_log())
         return self._summary
 
     def verdicts(self) -> list[tuple[bool, str]]:
@@ -312,7 +318,7 @@ class MaskRCNNTraining(rfm.RunOnlyRegressionTest, SuiteTest):
     def projected_time_to_train(self):
         """The v0.7 score projected from the whole (short) log of a throughput run."""
         epochs = self.projected_epochs or None
-        return projection.project(self.mlperf_log_path, minutes=None, epochs=epochs).projected_min
+        return projection.project(self.parsed_log(), minutes=None, epochs=epochs).projected_min
 
     @run_before("performance")
     def select_perf_variables(self):
